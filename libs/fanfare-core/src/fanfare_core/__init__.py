@@ -1,0 +1,1 @@
+"""Fanfare's core: the domain model and everything the services share."""

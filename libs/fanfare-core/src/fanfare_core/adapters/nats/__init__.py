@@ -1,0 +1,1 @@
+"""NATS JetStream: connections, stream and consumer declarations, the outbox relay."""

@@ -1,0 +1,109 @@
+"""Publishes outbox rows to JetStream, in order, each exactly once as far as consumers see.
+
+Every message is published with ``Nats-Msg-Id`` = event id, so a row published twice (a
+relay dying between publishing and stamping it) is dropped by JetStream's duplicate window.
+Several relays may run (one per service replica): ``FOR UPDATE SKIP LOCKED`` shares the rows.
+The relay wakes on the ``fanfare_outbox`` notification and polls as a fallback, so events
+written while NATS was down go out once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import psycopg
+from nats.js import JetStreamContext
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.postgres import outbox
+from fanfare_core.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    """Moves committed events from PostgreSQL to JetStream until stopped."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[AsyncConnection],
+        js: JetStreamContext,
+        *,
+        database_url: str,
+        poll_seconds: float = 1.0,
+        batch_size: int = 256,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._js = js
+        self._database_url = database_url
+        self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._publish_timeout = publish_timeout
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; return how many messages went out."""
+        published: list[int] = []
+        async with self._pool.connection() as conn:
+            try:
+                for message in await outbox.claim_pending(conn, self._batch_size):
+                    await self._js.publish(
+                        message.subject,
+                        message.payload,
+                        timeout=self._publish_timeout,
+                        headers={"Nats-Msg-Id": message.id},
+                    )
+                    published.append(message.position)
+            finally:
+                # Stamp what did go out even when a later publish failed.
+                await outbox.mark_published(conn, published)
+                await conn.commit()
+        return len(published)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; publishing failures are logged and retried."""
+        listener = asyncio.create_task(self._listen(stop))
+        backoff = self._poll_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    count = await self.publish_pending()
+                    backoff = self._poll_seconds
+                except Exception as error:  # noqa: BLE001 - the relay must outlive any failure
+                    log.warning("outbox relay failed; retrying", error=repr(error))
+                    count = 0
+                    backoff = min(backoff * 2, 5.0)
+                if count >= self._batch_size:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_or_stop(stop), timeout=backoff)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _wake_or_stop(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Turn outbox notifications into wake-ups; reconnect when the database goes away."""
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._database_url, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {outbox.OUTBOX_CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except psycopg.Error as error:
+                log.warning("outbox listener lost its connection", error=repr(error))
+                await asyncio.sleep(1.0)

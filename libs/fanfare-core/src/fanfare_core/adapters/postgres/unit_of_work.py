@@ -1,0 +1,66 @@
+"""The unit of work: one transaction, its repositories, and the events to publish with it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.postgres import outbox
+from fanfare_core.adapters.postgres.catalog import CatalogRepository
+from fanfare_core.adapters.postgres.distributions import DistributionRepository
+from fanfare_core.adapters.postgres.organizations import OrganizationRepository
+
+
+class UnitOfWork:
+    """``async with uow:`` opens a transaction; :meth:`commit` writes the events collected
+    from the aggregates it touched to the outbox and commits; leaving without committing
+    rolls everything back, so a rejected request writes nothing."""
+
+    distributions: DistributionRepository
+    organizations: OrganizationRepository
+    catalog: CatalogRepository
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
+        self._pool = pool
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        conn = await self._pool.getconn()
+        self._conn = conn
+        self.distributions = DistributionRepository(conn)
+        self.organizations = OrganizationRepository(conn)
+        self.catalog = CatalogRepository(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        self._conn = None
+        if conn is None:
+            return
+        try:
+            await conn.rollback()
+        finally:
+            await self._pool.putconn(conn)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    async def commit(self) -> None:
+        """Append the touched aggregates' events to the outbox, then commit."""
+        conn = self.connection
+        events = []
+        for aggregate in self.distributions.seen:
+            events.extend(aggregate.events)
+            aggregate.events.clear()
+        await outbox.append(conn, events)
+        await conn.commit()

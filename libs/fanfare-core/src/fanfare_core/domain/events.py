@@ -1,0 +1,41 @@
+"""Domain events: facts in the past tense, recorded by aggregates, published via the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event. ``type_name`` is the public event type (``queue.consumer.entered``)."""
+
+    type_name: ClassVar[str]
+    organization_id: str
+    occurred_at: datetime
+
+    @property
+    def subject_key(self) -> str:
+        """The id the event is about, used as a subject token (``_`` when none)."""
+        return "_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistributionUpdated(Event):
+    """A distribution was created, changed or deleted; the scheduler re-reads its timers."""
+
+    type_name: ClassVar[str] = "distribution.updated"
+    distribution_id: str
+    kind: str
+    status: str
+    change: str  # "created" | "updated" | "deleted"
+    changed_fields: tuple[str, ...]
+    open_at: datetime | None
+    close_at: datetime | None
+    draw_at: datetime | None
+    settle_at: datetime | None
+
+    @property
+    def subject_key(self) -> str:
+        return self.distribution_id

@@ -1,0 +1,1 @@
+"""The event catalogue: envelopes, subjects, streams and consumers."""

@@ -1,0 +1,141 @@
+"""The one error format: ``{"error": "<text of the spec>", "details": [{field, message}]}``.
+
+``details`` appears on validation errors only. Every response also carries ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+from litestar.types import ExceptionHandlersMap
+
+from fanfare_core.domain.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from fanfare_core.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    error: str
+    details: list[ErrorDetail] | None = None
+
+
+def error_response(
+    status_code: int,
+    error: str,
+    details: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
+    body = ErrorBody(
+        error=error,
+        details=None if details is None else [ErrorDetail(d.field, d.message) for d in details],
+    )
+    return Response(body, status_code=status_code, headers=headers)
+
+
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    ValidationFailed: HTTP_400_BAD_REQUEST,
+    Unauthenticated: HTTP_401_UNAUTHORIZED,
+    NotFound: HTTP_404_NOT_FOUND,
+    Conflict: HTTP_409_CONFLICT,
+}
+
+
+def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+    status = next(
+        (code for kind, code in _DOMAIN_STATUS.items() if isinstance(exc, kind)),
+        HTTP_400_BAD_REQUEST,
+    )
+    details = exc.details if isinstance(exc, ValidationFailed) else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
+    return error_response(status, exc.message, details, headers)
+
+
+def _named(message: str) -> str | None:
+    """The field a msgspec message names between backticks, if any."""
+    parts = message.split("`")
+    return parts[1] if len(parts) >= 3 else None
+
+
+def _field_of(item: dict[str, Any]) -> FieldError:
+    """Turn one of Litestar's validation messages into a field error of ours."""
+    key = str(item.get("key") or "body")
+    message = str(item.get("message") or "is invalid")
+    if message.startswith("Object contains unknown field"):
+        return FieldError(_named(message) or key, "is not a known field")
+    if message.startswith("Object missing required field"):
+        return FieldError(_named(message) or key, "is required")
+    if key == "data":
+        return FieldError("body", "must be a JSON object")
+    # msgspec says e.g. "Expected `int`, got `float`"; drop the backticks and capital.
+    text = message.replace("`", "")
+    return FieldError(key, text[:1].lower() + text[1:])
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    details = [_field_of(item) for item in extra if isinstance(item, dict)]
+    if not details:
+        details = [FieldError("body", f"is not valid JSON: {exc.detail}")]
+    return error_response(HTTP_400_BAD_REQUEST, "Validation failed", details)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    if exc.status_code == HTTP_400_BAD_REQUEST:
+        return error_response(
+            HTTP_400_BAD_REQUEST,
+            "Validation failed",
+            [FieldError("body", f"is not valid JSON: {exc.detail}")],
+        )
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def _not_found(_: Request[Any, Any, Any], exc: NotFoundException) -> Response[ErrorBody]:
+    return error_response(HTTP_404_NOT_FOUND, "Not found")
+
+
+def _not_allowed(_: Request[Any, Any, Any], exc: MethodNotAllowedException) -> Response[ErrorBody]:
+    return error_response(HTTP_405_METHOD_NOT_ALLOWED, "Method not allowed", headers=exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    DomainError: _domain,
+    ValidationException: _validation,
+    NotFoundException: _not_found,
+    MethodNotAllowedException: _not_allowed,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

@@ -1,0 +1,1 @@
+"""Use cases: each handler runs one command or query in one unit of work."""

@@ -1,0 +1,82 @@
+"""The one settings object. Every service reads its configuration through :func:`load_settings`.
+
+Settings come from ``FANFARE_*`` environment variables; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal
+
+LogFormat = Literal["json", "console", "auto"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Configuration shared by every Fanfare process.
+
+    Each field maps to the environment variable ``FANFARE_<FIELD NAME IN UPPER CASE>``.
+    """
+
+    database_url: str = ""
+    redis_url: str = ""
+    nats_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "info"
+    log_format: LogFormat = "auto"
+    service_name: str = "fanfare"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    outbox_poll_seconds: float = 1.0
+    default_time_zone: str = "UTC"
+    default_currency: str = "USD"
+
+    def require_infrastructure(self) -> None:
+        """Raise :class:`SettingsError` unless the three server URLs are configured."""
+        missing = [
+            f"FANFARE_{name.upper()}"
+            for name in ("database_url", "redis_url", "nats_url")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise SettingsError(f"missing settings: {', '.join(missing)}")
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name``."""
+    return f"FANFARE_{field_name.upper()}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``), then ``overrides``."""
+    source = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        raw = source.get(env_name(field.name))
+        if raw is None or raw == "":
+            continue
+        values[field.name] = _convert(field.name, field.type, raw)
+    values.update(overrides)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.log_format not in ("json", "console", "auto"):
+        raise SettingsError(f"{env_name('log_format')} must be json, console or auto")
+    return settings
+
+
+def _convert(name: str, annotation: object, raw: str) -> object:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as error:
+        raise SettingsError(f"{env_name(name)}={raw!r} is not a number") from error
+    return raw

@@ -1,0 +1,13 @@
+"""``python -m fanfare_admin_api``: serve the admin API with uvicorn."""
+
+from __future__ import annotations
+
+from fanfare_core.http.serve import serve
+
+
+def main() -> None:
+    serve("admin-api", "fanfare_admin_api.app:create_app", default_port=8081)
+
+
+if __name__ == "__main__":
+    main()

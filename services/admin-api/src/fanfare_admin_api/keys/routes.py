@@ -1,0 +1,75 @@
+"""API keys: issue (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Router, delete, get, post
+from msgspec import UNSET, UnsetType
+
+from fanfare_admin_api.schemas import Request, View, view_of
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.clock import Clock
+from fanfare_core.domain.organizations import ApiKey as ApiKeyRecord
+from fanfare_core.domain.organizations import KeyKind, KeyMode
+from fanfare_core.service_layer import organizations as service
+from fanfare_core.service_layer.organizations import Principal
+
+
+class CreateApiKeyRequest(Request):
+    kind: Literal["secret", "publishable"]
+    mode: Literal["live", "test"] | UnsetType = UNSET
+    name: str | None = None
+
+
+class ApiKey(View):
+    id: str
+    kind: str
+    mode: str
+    name: str | None
+    display_prefix: str
+    active: bool
+    created_at: str
+    revoked_at: str | None
+
+
+class NewApiKey(ApiKey):
+    """The key itself appears here once and can never be read again."""
+
+    key: str
+
+
+def _view(record: ApiKeyRecord) -> ApiKey:
+    return view_of(ApiKey, record)
+
+
+@post("/", operation_id="createApiKey", summary="Issue a key (shown once)")
+async def create_api_key(
+    data: CreateApiKeyRequest, principal: Principal, uow: UnitOfWork, clock: Clock
+) -> NewApiKey:
+    issued = await service.issue_api_key(
+        uow,
+        clock,
+        principal,
+        kind=KeyKind(data.kind),
+        mode=None if isinstance(data.mode, UnsetType) else KeyMode(data.mode),
+        name=data.name,
+    )
+    return view_of(NewApiKey, issued.record, key=issued.plain)
+
+
+@get("/", operation_id="listApiKeys", summary="List keys (never the keys themselves)")
+async def list_api_keys(principal: Principal, uow: UnitOfWork) -> list[ApiKey]:
+    return [_view(k) for k in await service.list_api_keys(uow, principal)]
+
+
+@delete("/{key_id:str}", operation_id="revokeApiKey", summary="Revoke a key at once", status_code=200)
+async def revoke_api_key(key_id: str, principal: Principal, uow: UnitOfWork, clock: Clock) -> ApiKey:
+    return _view(await service.revoke_api_key(uow, clock, principal, key_id))
+
+
+ROUTER = Router(
+    path="/api/v1/api-keys",
+    route_handlers=[create_api_key, list_api_keys, revoke_api_key],
+    tags=["API keys"],
+)
