@@ -62,4 +62,4 @@ def _keep(
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structured logger for a module."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

@@ -61,11 +61,11 @@ class Resources:
             async with self.pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1")
             checks["postgres"] = True
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             checks["postgres"] = False
         try:
-            checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), 2))  # type: ignore[misc]
-        except Exception:  # noqa: BLE001
+            checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), 2))
+        except Exception:
             checks["redis"] = False
         checks["nats"] = self.nats.is_connected
         return checks

@@ -80,3 +80,13 @@ def _convert(name: str, annotation: object, raw: str) -> object:
     except ValueError as error:
         raise SettingsError(f"{env_name(name)}={raw!r} is not a number") from error
     return raw
+
+
+def service_settings(
+    service_name: str, default_port: int, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings of one service: its name, and its HTTP port unless ``FANFARE_HTTP_PORT`` is set."""
+    source = dict(os.environ if environ is None else environ)
+    source.setdefault(env_name("service_name"), service_name)
+    source.setdefault(env_name("http_port"), str(default_port))
+    return load_settings(source)

@@ -19,7 +19,9 @@ def bearer_token(request: Request[object, object, State]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-async def provide_principal(request: Request[object, object, State], resources: Resources) -> Principal:
+async def provide_principal(
+    request: Request[object, object, State], resources: Resources
+) -> Principal:
     """The organization behind the secret key, or 401 ``Authentication required``."""
     return await authenticate(UnitOfWork(resources.pool), bearer_token(request), KeyKind.SECRET)
 

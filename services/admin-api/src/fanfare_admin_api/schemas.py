@@ -45,7 +45,9 @@ def view_of(view_type: type[V], source: object, **overrides: Any) -> V:
     return view_type(**values)
 
 
-def given_fields(request: msgspec.Struct, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+def given_fields(
+    request: msgspec.Struct, *, exclude: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The fields a request mentioned (not ``UNSET``), by attribute name."""
     return {
         field.name: getattr(request, field.name)

@@ -65,7 +65,10 @@ def _fail(error: DomainError) -> int:
 
 async def _migrate(args: argparse.Namespace) -> int:
     applied = await migrate(load_settings().database_url)
-    print(f"applied {len(applied)} migration(s)" + "".join(f"\n  {m.version:04d} {m.name}" for m in applied))
+    print(
+        f"applied {len(applied)} migration(s)"
+        + "".join(f"\n  {m.version:04d} {m.name}" for m in applied)
+    )
     return 0
 
 

@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any, TypeAlias, TypeVar
-from zoneinfo import ZoneInfo
 
 from fanfare_core.domain.errors import Conflict, ErrorCollector
 from fanfare_core.domain.events import DistributionUpdated, Event
@@ -311,46 +310,8 @@ class Distribution:
 
     def _with_changes(self, given: dict[str, object], errors: ErrorCollector) -> Distribution:
         """A copy with ``given`` applied, after checking every rule into ``errors``."""
-        values: dict[str, object] = {}
-        tz_name = given.get("time_zone", self.time_zone)
-        local_zone: ZoneInfo | None = None
-        try:
-            local_zone = zone(str(tz_name))
-            values["time_zone"] = local_zone.key
-        except InvalidTime as error:
-            errors.add("timeZone", str(error))
-        for name in TIME_FIELDS:
-            if name in given:
-                text = given[name]
-                if text is None:
-                    values[name] = None
-                elif local_zone is not None:
-                    try:
-                        values[name] = parse_instant(str(text), local_zone)
-                    except InvalidTime as error:
-                        errors.add(API_NAMES[name], str(error))
-        for name in POSITIVE_INTS:
-            if name in given:
-                values[name] = _positive_int(name, given[name], errors, nullable=True)
-        if "winner_count" in given:
-            values["winner_count"] = _positive_int(
-                "winner_count", given["winner_count"], errors, nullable=False
-            )
-        if "name" in given:
-            values["name"] = _name(given["name"], errors)
-        if "encryption_seed" in given:
-            values["encryption_seed"] = _seed(given["encryption_seed"], errors)
-        if "metadata" in given:
-            values["metadata"] = _metadata(given["metadata"], errors)
-        currency = str(given.get("currency_code", self.currency_code or "USD"))
-        if "currency_code" in given:
-            if is_currency_code(currency):
-                values["currency_code"] = currency
-            else:
-                errors.add("currencyCode", "must be an ISO 4217 code such as USD")
-        for name in AMOUNTS:
-            if name in given:
-                values[name] = _amount(name, given[name], currency, errors)
+        values = _times(given, str(given.get("time_zone", self.time_zone)), errors)
+        values |= _settings(given, self.currency_code or "USD", errors)
         candidate = replace(self, events=[], **values)  # type: ignore[arg-type]
         _check_schedule(candidate, errors)
         _check_prices(candidate, errors)
@@ -398,7 +359,58 @@ def _applicable(
     return given
 
 
-def _positive_int(name: str, value: object, errors: ErrorCollector, *, nullable: bool) -> int | None:
+def _times(given: dict[str, object], tz_name: str, errors: ErrorCollector) -> dict[str, object]:
+    """The time zone and the mentioned instants, naive ones read in that time zone."""
+    try:
+        local_zone = zone(tz_name)
+    except InvalidTime as error:
+        errors.add("timeZone", str(error))
+        return {}
+    values: dict[str, object] = {"time_zone": local_zone.key}
+    for name in TIME_FIELDS:
+        if name not in given:
+            continue
+        text = given[name]
+        try:
+            values[name] = None if text is None else parse_instant(str(text), local_zone)
+        except InvalidTime as error:
+            errors.add(API_NAMES[name], str(error))
+    return values
+
+
+def _settings(
+    given: dict[str, object], current_currency: str, errors: ErrorCollector
+) -> dict[str, object]:
+    """The mentioned settings other than times, each checked."""
+    values: dict[str, object] = {}
+    for name in POSITIVE_INTS:
+        if name in given:
+            values[name] = _positive_int(name, given[name], errors, nullable=True)
+    if "winner_count" in given:
+        values["winner_count"] = _positive_int(
+            "winner_count", given["winner_count"], errors, nullable=False
+        )
+    if "name" in given:
+        values["name"] = _name(given["name"], errors)
+    if "encryption_seed" in given:
+        values["encryption_seed"] = _seed(given["encryption_seed"], errors)
+    if "metadata" in given:
+        values["metadata"] = _metadata(given["metadata"], errors)
+    currency = str(given.get("currency_code", current_currency))
+    if "currency_code" in given:
+        if is_currency_code(currency):
+            values["currency_code"] = currency
+        else:
+            errors.add("currencyCode", "must be an ISO 4217 code such as USD")
+    for name in AMOUNTS:
+        if name in given:
+            values[name] = _amount(name, given[name], currency, errors)
+    return values
+
+
+def _positive_int(
+    name: str, value: object, errors: ErrorCollector, *, nullable: bool
+) -> int | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int):

@@ -45,8 +45,10 @@ def to_amount(value: object, currency_code: str) -> Decimal:
         raise InvalidAmount(f"must be at most {MAX_AMOUNT}")
     places = minor_units(currency_code)
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places and amount != amount.quantize(
-        Decimal(1).scaleb(-places)
+    if (
+        isinstance(exponent, int)
+        and -exponent > places
+        and amount != amount.quantize(Decimal(1).scaleb(-places))
     ):
         raise InvalidAmount(f"must have at most {places} decimal places for {currency_code}")
     return amount

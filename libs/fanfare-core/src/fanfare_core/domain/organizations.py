@@ -23,7 +23,7 @@ MAX_ORGANIZATION_NAME = 200
 
 
 class KeyKind(StrEnum):
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - the name of a kind of key, not a key
     PUBLISHABLE = "publishable"
 
     @property

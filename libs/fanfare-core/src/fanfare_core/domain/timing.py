@@ -38,9 +38,7 @@ def parse_instant(text: str, local_zone: ZoneInfo) -> datetime:
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError as error:
-        raise InvalidTime(
-            "must be an ISO 8601 datetime, e.g. 2024-12-15T09:00:00-05:00"
-        ) from error
+        raise InvalidTime("must be an ISO 8601 datetime, e.g. 2024-12-15T09:00:00-05:00") from error
     if "T" not in candidate and " " not in candidate:
         raise InvalidTime("must include a time of day, e.g. 2024-12-15T09:00:00")
     if parsed.tzinfo is not None:

@@ -78,7 +78,9 @@ SETTLEMENT_CONSUMER = ConsumerSpec(
 CONSUMERS = (SCHEDULER_CONSUMER, SETTLEMENT_CONSUMER)
 
 EVENT_TYPES = (
-    EventTypeSpec("distribution.updated", "A queue, draw or auction was created, changed or deleted."),
+    EventTypeSpec(
+        "distribution.updated", "A queue, draw or auction was created, changed or deleted."
+    ),
     EventTypeSpec("distribution.status_changed", "A distribution moved to a new status."),
     EventTypeSpec(SETTLEMENT_TYPE, "A draw must be run or an auction settled."),
     EventTypeSpec("queue.consumer.entered", "A consumer entered a queue."),

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.response import Response
 from litestar.types import ControllerRouterHandler
 
@@ -54,7 +54,7 @@ def build_app(
     title: str,
     description: str,
     route_handlers: Sequence[ControllerRouterHandler],
-    security_schemes: dict[str, SecurityScheme],
+    security_schemes: dict[str, SecurityScheme | Reference],
     dependencies: dict[str, Provide] | None = None,
     on_ready: Callable[[Resources], Any] | None = None,
 ) -> Litestar:

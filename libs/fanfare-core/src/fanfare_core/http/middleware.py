@@ -6,6 +6,7 @@ import re
 import time
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from fanfare_core.ids import ulid
@@ -21,7 +22,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     logs, return it in ``X-Request-Id``, and log the request when it ends."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")

@@ -6,14 +6,15 @@ import os
 
 import uvicorn
 
-from fanfare_core.settings import env_name, load_settings
+from fanfare_core.settings import env_name, service_settings
 
 
 def serve(service_name: str, app_factory: str, *, default_port: int) -> None:
-    """Serve ``app_factory`` (``module:function``) on ``FANFARE_HTTP_HOST``/``FANFARE_HTTP_PORT``."""
-    os.environ.setdefault(env_name("service_name"), service_name)
-    os.environ.setdefault(env_name("http_port"), str(default_port))
-    settings = load_settings()
+    """Serve ``app_factory`` (``module:function``) on the configured host and port."""
+    settings = service_settings(service_name, default_port)
+    # The app factory reads the environment again in uvicorn's process.
+    os.environ[env_name("service_name")] = settings.service_name
+    os.environ[env_name("http_port")] = str(settings.http_port)
     uvicorn.run(
         app_factory,
         factory=True,

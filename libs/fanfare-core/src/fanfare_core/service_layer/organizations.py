@@ -132,8 +132,7 @@ async def revoke_api_key(
         if key.active:
             if (
                 key.kind is KeyKind.SECRET
-                and await uow.organizations.count_active_secret_keys(principal.organization_id)
-                <= 1
+                and await uow.organizations.count_active_secret_keys(principal.organization_id) <= 1
             ):
                 raise Conflict("Cannot revoke the last active secret key")
             key.revoked_at = clock.now()

@@ -24,7 +24,7 @@ class CreateExperienceRequest(Request):
 
 class UpdateExperienceRequest(Request):
     name: str | UnsetType = UNSET
-    metadata: dict[str, Any] | None | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
 
 
 class Experience(View):
@@ -44,7 +44,7 @@ class CreateSequenceRequest(Request):
 
 class UpdateSequenceRequest(Request):
     name: str | UnsetType = UNSET
-    order_limit: int | None | UnsetType = UNSET
+    order_limit: int | UnsetType | None = UNSET
 
 
 class Sequence(View):
@@ -80,7 +80,11 @@ async def get_experience(experience_id: str, principal: Principal, uow: UnitOfWo
     return view_of(Experience, await service.get_experience(uow, principal, experience_id))
 
 
-@put("/experiences/{experience_id:str}", operation_id="updateExperience", summary="Update an experience")
+@put(
+    "/experiences/{experience_id:str}",
+    operation_id="updateExperience",
+    summary="Update an experience",
+)
 async def update_experience(
     experience_id: str,
     data: UpdateExperienceRequest,
@@ -146,7 +150,9 @@ async def update_sequence(
     uow: UnitOfWork,
     clock: Clock,
 ) -> Sequence:
-    changed = await service.update_sequence(uow, clock, principal, sequence_id, **given_fields(data))
+    changed = await service.update_sequence(
+        uow, clock, principal, sequence_id, **given_fields(data)
+    )
     return view_of(Sequence, changed)
 
 

@@ -60,7 +60,12 @@ def distribution_router(
         clock: Clock,
     ) -> view_type:  # type: ignore[valid-type]
         created = await service.create_distribution(
-            uow, clock, principal, kind, sequence_id=data.sequence_id, changes=_changes(data)  # type: ignore[attr-defined]
+            uow,
+            clock,
+            principal,
+            kind,
+            sequence_id=data.sequence_id,  # type: ignore[attr-defined]
+            changes=_changes(data),
         )
         return view_of(view_type, created)
 
@@ -81,7 +86,9 @@ def distribution_router(
             status=_status_filter(kind, status),
             sequence_id=sequence_id,
         )
-        return ListOf(data=[view_of(view_type, d) for d in page.items], next_cursor=page.next_cursor)
+        return ListOf(
+            data=[view_of(view_type, d) for d in page.items], next_cursor=page.next_cursor
+        )
 
     @get("/{distribution_id:str}", operation_id=f"get{label}", summary=f"Get a {kind.value}")
     async def read(distribution_id: str, principal: Principal, uow: UnitOfWork) -> view_type:  # type: ignore[valid-type]
@@ -107,7 +114,9 @@ def distribution_router(
         summary=f"Delete a {kind.value}",
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def remove(distribution_id: str, principal: Principal, uow: UnitOfWork, clock: Clock) -> None:
+    async def remove(
+        distribution_id: str, principal: Principal, uow: UnitOfWork, clock: Clock
+    ) -> None:
         await service.delete_distribution(uow, clock, principal, kind, distribution_id)
 
     handlers: list[Any] = [create, listing, read, update, remove]

@@ -14,26 +14,26 @@ Metadata = dict[str, Any]
 
 class CreateQueueRequest(Request):
     sequence_id: str
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
-    open_at: str | None | UnsetType = UNSET
-    close_at: str | None | UnsetType = UNSET
+    open_at: str | UnsetType | None = UNSET
+    close_at: str | UnsetType | None = UNSET
     encryption_seed: str | UnsetType = UNSET
-    max_capacity: int | None | UnsetType = UNSET
-    admission_rate: int | None | UnsetType = UNSET
-    session_duration_seconds: int | None | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    max_capacity: int | UnsetType | None = UNSET
+    admission_rate: int | UnsetType | None = UNSET
+    session_duration_seconds: int | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
 
 
 class UpdateQueueRequest(Request):
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
     open_at: str | UnsetType = UNSET
     close_at: str | UnsetType = UNSET
-    max_capacity: int | None | UnsetType = UNSET
-    admission_rate: int | None | UnsetType = UNSET
-    session_duration_seconds: int | None | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    max_capacity: int | UnsetType | None = UNSET
+    admission_rate: int | UnsetType | None = UNSET
+    session_duration_seconds: int | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
 
 
 class Queue(View):
@@ -58,24 +58,24 @@ class CreateDrawRequest(Request):
     sequence_id: str
     draw_at: str
     winner_count: int
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
-    open_at: str | None | UnsetType = UNSET
-    close_at: str | None | UnsetType = UNSET
+    open_at: str | UnsetType | None = UNSET
+    close_at: str | UnsetType | None = UNSET
     encryption_seed: str | UnsetType = UNSET
-    max_entries: int | None | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    max_entries: int | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
 
 
 class UpdateDrawRequest(Request):
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
     open_at: str | UnsetType = UNSET
     close_at: str | UnsetType = UNSET
     draw_at: str | UnsetType = UNSET
     winner_count: int | UnsetType = UNSET
-    max_entries: int | None | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    max_entries: int | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
 
 
 class Draw(View):
@@ -99,32 +99,32 @@ class Draw(View):
 class CreateAuctionRequest(Request):
     sequence_id: str
     settle_at: str
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
-    open_at: str | None | UnsetType = UNSET
-    close_at: str | None | UnsetType = UNSET
-    starting_bid: Decimal | None | UnsetType = UNSET
-    minimum_increment: Decimal | None | UnsetType = UNSET
-    reserve_price: Decimal | None | UnsetType = UNSET
-    buy_now_price: Decimal | None | UnsetType = UNSET
+    open_at: str | UnsetType | None = UNSET
+    close_at: str | UnsetType | None = UNSET
+    starting_bid: Decimal | UnsetType | None = UNSET
+    minimum_increment: Decimal | UnsetType | None = UNSET
+    reserve_price: Decimal | UnsetType | None = UNSET
+    buy_now_price: Decimal | UnsetType | None = UNSET
     encryption_seed: str | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
     # Extensions to the spec (DESIGN.md): units for sale and the currency of the prices.
     winner_count: int | UnsetType = UNSET
     currency_code: str | UnsetType = UNSET
 
 
 class UpdateAuctionRequest(Request):
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
     time_zone: str | UnsetType = UNSET
     open_at: str | UnsetType = UNSET
     close_at: str | UnsetType = UNSET
     settle_at: str | UnsetType = UNSET
-    starting_bid: Decimal | None | UnsetType = UNSET
-    minimum_increment: Decimal | None | UnsetType = UNSET
-    reserve_price: Decimal | None | UnsetType = UNSET
-    buy_now_price: Decimal | None | UnsetType = UNSET
-    metadata: Metadata | None | UnsetType = UNSET
+    starting_bid: Decimal | UnsetType | None = UNSET
+    minimum_increment: Decimal | UnsetType | None = UNSET
+    reserve_price: Decimal | UnsetType | None = UNSET
+    buy_now_price: Decimal | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
     winner_count: int | UnsetType = UNSET
     currency_code: str | UnsetType = UNSET
 

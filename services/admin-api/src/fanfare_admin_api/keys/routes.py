@@ -63,8 +63,12 @@ async def list_api_keys(principal: Principal, uow: UnitOfWork) -> list[ApiKey]:
     return [_view(k) for k in await service.list_api_keys(uow, principal)]
 
 
-@delete("/{key_id:str}", operation_id="revokeApiKey", summary="Revoke a key at once", status_code=200)
-async def revoke_api_key(key_id: str, principal: Principal, uow: UnitOfWork, clock: Clock) -> ApiKey:
+@delete(
+    "/{key_id:str}", operation_id="revokeApiKey", summary="Revoke a key at once", status_code=200
+)
+async def revoke_api_key(
+    key_id: str, principal: Principal, uow: UnitOfWork, clock: Clock
+) -> ApiKey:
     return _view(await service.revoke_api_key(uow, clock, principal, key_id))
 
 

@@ -72,7 +72,7 @@ class OutboxRelay:
                 try:
                     count = await self.publish_pending()
                     backoff = self._poll_seconds
-                except Exception as error:  # noqa: BLE001 - the relay must outlive any failure
+                except Exception as error:
                     log.warning("outbox relay failed; retrying", error=repr(error))
                     count = 0
                     backoff = min(backoff * 2, 5.0)

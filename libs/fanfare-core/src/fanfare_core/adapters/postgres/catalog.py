@@ -48,13 +48,16 @@ class CatalogRepository:
         async with self._conn.cursor(row_factory=class_row(Experience)) as cur:
             await cur.execute(
                 f"SELECT {_EXPERIENCE} FROM experiences WHERE organization_id = %s"
-                " AND deleted_at IS NULL AND (%s::text IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
+                " AND deleted_at IS NULL AND (%s::text IS NULL OR id < %s)"
+                " ORDER BY id DESC LIMIT %s",
                 (organization_id, before, before, limit),
             )
             return await cur.fetchall()
 
     async def delete_experience(self, experience_id: str) -> None:
-        await self._conn.execute("UPDATE experiences SET deleted_at = now() WHERE id = %s", (experience_id,))
+        await self._conn.execute(
+            "UPDATE experiences SET deleted_at = now() WHERE id = %s", (experience_id,)
+        )
 
     async def save_sequence(self, s: Sequence) -> None:
         await self._conn.execute(
@@ -100,7 +103,8 @@ class CatalogRepository:
 
     async def count_sequences(self, experience_id: str) -> int:
         cur = await self._conn.execute(
-            "SELECT count(*) FROM sequences WHERE experience_id = %s AND deleted_at IS NULL", (experience_id,)
+            "SELECT count(*) FROM sequences WHERE experience_id = %s AND deleted_at IS NULL",
+            (experience_id,),
         )
         row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -114,4 +118,6 @@ class CatalogRepository:
         return int(row[0]) if row else 0
 
     async def delete_sequence(self, sequence_id: str) -> None:
-        await self._conn.execute("UPDATE sequences SET deleted_at = now() WHERE id = %s", (sequence_id,))
+        await self._conn.execute(
+            "UPDATE sequences SET deleted_at = now() WHERE id = %s", (sequence_id,)
+        )

@@ -44,9 +44,7 @@ _INSERT = (
     f" VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
 _UPDATE = (
-    "UPDATE distributions SET "
-    + ", ".join(f"{c} = %s" for c in _COLUMNS[3:])
-    + " WHERE id = %s"
+    "UPDATE distributions SET " + ", ".join(f"{c} = %s" for c in _COLUMNS[3:]) + " WHERE id = %s"
 )
 
 
@@ -99,7 +97,9 @@ class DistributionRepository:
         if distribution not in self.seen:
             self.seen.append(distribution)
 
-    async def get(self, organization_id: str, kind: Kind, distribution_id: str) -> Distribution | None:
+    async def get(
+        self, organization_id: str, kind: Kind, distribution_id: str
+    ) -> Distribution | None:
         return await self._one(organization_id, kind, distribution_id, lock=False)
 
     async def get_for_update(

@@ -50,7 +50,7 @@ async def migrate(database_url: str) -> list[Migration]:
                 if migration.version in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                    await conn.execute(migration.sql.encode())
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),

@@ -19,8 +19,8 @@ def _key(row: tuple[object, ...]) -> ApiKey:
     return ApiKey(
         id=str(id_),
         organization_id=str(org),
-        kind=KeyKind(kind),
-        mode=KeyMode(mode),
+        kind=KeyKind(str(kind)),
+        mode=KeyMode(str(mode)),
         name=name if isinstance(name, str) else None,
         display_prefix=str(prefix),
         key_hash=str(digest),

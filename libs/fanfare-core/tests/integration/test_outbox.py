@@ -1,0 +1,120 @@
+"""Invariant 2: an event commits with its change and reaches JetStream even if NATS was down."""
+
+import asyncio
+import json
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.nats.connection import declare_streams
+from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.clock import SystemClock
+from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.domain.errors import ValidationFailed
+from fanfare_core.service_layer.distributions import create_distribution, update_distribution
+from fanfare_devstack.servers import EmbeddedNats
+
+
+async def pending_ids(pool: AsyncConnectionPool[AsyncConnection], org: str) -> list[str]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id FROM outbox WHERE published_at IS NULL AND subject LIKE %s ORDER BY position",
+            (f"fanfare.events.{org}.%",),
+        )
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def stream_messages(js: JetStreamContext, subject: str) -> list[dict[str, object]]:
+    """Every message stored under ``subject`` (an ephemeral consumer reads them all)."""
+    sub = await js.pull_subscribe(subject, stream="FANFARE_EVENTS")
+    found = []
+    try:
+        while True:
+            batch = await sub.fetch(100, timeout=0.5)
+            for message in batch:
+                found.append(json.loads(message.data))
+                await message.ack()
+    except nats.errors.TimeoutError:
+        pass
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def test_a_change_and_its_event_commit_together(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    queue = await create_distribution(
+        UnitOfWork(pool),
+        SystemClock(),
+        tenant.principal,
+        Kind.QUEUE,
+        sequence_id=tenant.sequence_id,
+        changes=DistributionChanges(name="Launch"),
+    )
+    assert len(await pending_ids(pool, tenant.organization_id)) == 1
+    with pytest.raises(ValidationFailed):
+        await update_distribution(
+            UnitOfWork(pool),
+            SystemClock(),
+            tenant.principal,
+            Kind.QUEUE,
+            queue.id,
+            DistributionChanges(max_capacity=0),
+        )
+    # The rejected update wrote neither a change nor an event.
+    assert len(await pending_ids(pool, tenant.organization_id)) == 1
+
+
+async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
+    pool, tenant, settings, private_nats: EmbeddedNats
+) -> None:  # type: ignore[no-untyped-def]
+    client = await nats.connect(
+        private_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+    )
+    js = client.jetstream()
+    await declare_streams(js)
+    relay = OutboxRelay(
+        pool, js, database_url=settings.database_url, poll_seconds=0.2, publish_timeout=1.0
+    )
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+        private_nats.stop()
+        queue = await create_distribution(
+            UnitOfWork(pool),
+            SystemClock(),
+            tenant.principal,
+            Kind.QUEUE,
+            sequence_id=tenant.sequence_id,
+            changes=DistributionChanges(name="While down"),
+        )
+        await asyncio.sleep(0)  # the write was acknowledged; NATS is still down
+        written = await pending_ids(pool, tenant.organization_id)
+        assert len(written) == 1
+
+        private_nats.start()  # same port, same JetStream store
+
+        async def published() -> bool:
+            while await pending_ids(pool, tenant.organization_id):
+                await asyncio.sleep(0.1)
+            return True
+
+        assert await asyncio.wait_for(published(), timeout=20)
+        # A relay crash between publishing and stamping republishes; JetStream drops the copy.
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE outbox SET published_at = NULL WHERE id = %s", (written[0],))
+        assert await asyncio.wait_for(published(), timeout=20)
+
+        messages = await stream_messages(
+            js, f"fanfare.events.{tenant.organization_id}.{queue.id}.>"
+        )
+        assert [m["id"] for m in messages] == written
+        assert messages[0]["type"] == "distribution.updated"
+        assert messages[0]["data"]["change"] == "created"  # type: ignore[index]
+    finally:
+        stop.set()
+        await asyncio.wait_for(relay_task, timeout=10)
+        await client.close()
