@@ -5,7 +5,7 @@ import signal
 import urllib.request
 from pathlib import Path
 
-from conftest import start_service  # type: ignore[import-not-found]
+from fanfare_testing import start_service
 
 
 def get(url: str) -> tuple[int, dict[str, object], dict[str, str]]:
@@ -27,5 +27,6 @@ def test_probes_docs_and_clean_shutdown(settings, tmp_path: Path) -> None:  # ty
     # uvicorn drains, runs the lifespan's shutdown, then re-raises SIGTERM as its exit status.
     assert status == -signal.SIGTERM
     log = (tmp_path / "consumer-api.log").read_text()
-    messages = [json.loads(line).get("message") for line in log.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    messages = [line.get("message") for line in lines]
     assert messages.index("ready") < messages.index("stopped")

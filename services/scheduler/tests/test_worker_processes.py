@@ -1,5 +1,6 @@
 """The scheduler starts, declares its durable consumer, answers probes, stops on SIGTERM."""
 
+import asyncio
 import json
 import urllib.request
 from pathlib import Path
@@ -7,7 +8,12 @@ from pathlib import Path
 import nats
 import pytest
 
-from conftest import start_service  # type: ignore[import-not-found]
+from fanfare_testing import start_service
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
 
 
 @pytest.mark.parametrize(
@@ -20,14 +26,12 @@ async def test_worker_is_ready_with_its_consumer_and_stops_cleanly(
 ) -> None:  # type: ignore[no-untyped-def]
     process = start_service(service, settings, tmp_path)
     try:
-        with urllib.request.urlopen(f"{process.spec.url}/readyz", timeout=5) as response:
-            body = json.loads(response.read())
+        body = await asyncio.to_thread(get_json, f"{process.spec.url}/readyz")
         assert body == {
             "status": "ready",
             "checks": {"postgres": True, "redis": True, "nats": True},
         }
-        with urllib.request.urlopen(f"{process.spec.url}/healthz", timeout=5) as response:
-            assert json.loads(response.read()) == {"status": "ok"}
+        assert await asyncio.to_thread(get_json, f"{process.spec.url}/healthz") == {"status": "ok"}
         client = await nats.connect(settings.nats_url)
         try:
             info = await client.jetstream().consumer_info(stream, durable)

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fanfare_cli.docs import render_event_docs
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.domain.organizations import KeyKind
 from fanfare_core.service_layer.organizations import authenticate
-from fanfare_cli.docs import render_event_docs
 
 REPO = Path(__file__).resolve().parents[3]
 

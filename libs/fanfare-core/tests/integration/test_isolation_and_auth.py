@@ -9,8 +9,7 @@ from fanfare_core.domain.errors import Conflict, NotFound, Unauthenticated, Vali
 from fanfare_core.domain.organizations import KeyKind
 from fanfare_core.service_layer import catalog, distributions, organizations
 from fanfare_core.service_layer.pagination import PageRequest
-
-from conftest import make_tenant  # type: ignore[import-not-found]
+from fanfare_testing import make_tenant
 
 
 async def test_another_organization_sees_and_touches_nothing(pool, tenant) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,8 @@ from fanfare_devstack.servers import EmbeddedNats
 async def pending_ids(pool: AsyncConnectionPool[AsyncConnection], org: str) -> list[str]:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT id FROM outbox WHERE published_at IS NULL AND subject LIKE %s ORDER BY position",
+            "SELECT id FROM outbox WHERE published_at IS NULL AND subject LIKE %s"
+            " ORDER BY position",
             (f"fanfare.events.{org}.%",),
         )
         return [row[0] for row in await cur.fetchall()]
@@ -98,7 +99,7 @@ async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
         private_nats.start()  # same port, same JetStream store
 
         async def published() -> bool:
-            while await pending_ids(pool, tenant.organization_id):
+            while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - a poll of the database
                 await asyncio.sleep(0.1)
             return True
 

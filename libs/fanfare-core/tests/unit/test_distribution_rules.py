@@ -15,6 +15,8 @@ from fanfare_core.domain.distributions import (
 from fanfare_core.domain.errors import Conflict, ValidationFailed
 from fanfare_core.domain.events import DistributionUpdated
 
+# ruff: noqa: E501 - the table of broken rules reads best one case a line
+
 NOW = datetime(2024, 12, 1, 10, tzinfo=UTC)
 DEFAULTS = OrganizationDefaults(time_zone="America/New_York", currency_code="EUR")
 

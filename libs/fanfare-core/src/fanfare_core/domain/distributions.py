@@ -18,7 +18,7 @@ from typing import Any, TypeAlias, TypeVar
 from fanfare_core.domain.errors import Conflict, ErrorCollector
 from fanfare_core.domain.events import DistributionUpdated, Event
 from fanfare_core.domain.money import InvalidAmount, is_currency_code, to_amount
-from fanfare_core.domain.timing import InvalidTime, parse_instant, zone
+from fanfare_core.domain.timing import InvalidTime, has_offset, parse_instant, zone
 
 MAX_INT = 2_147_483_647
 MAX_NAME_LENGTH = 200
@@ -360,19 +360,29 @@ def _applicable(
 
 
 def _times(given: dict[str, object], tz_name: str, errors: ErrorCollector) -> dict[str, object]:
-    """The time zone and the mentioned instants, naive ones read in that time zone."""
+    """The time zone and the mentioned instants, naive ones read in that time zone.
+
+    With an unknown zone, instants that carry their own offset are still checked, so one
+    response can list every problem.
+    """
+    values: dict[str, object] = {}
+    local_zone = None
     try:
         local_zone = zone(tz_name)
+        values["time_zone"] = local_zone.key
     except InvalidTime as error:
         errors.add("timeZone", str(error))
-        return {}
-    values: dict[str, object] = {"time_zone": local_zone.key}
     for name in TIME_FIELDS:
         if name not in given:
             continue
         text = given[name]
+        if text is None:
+            values[name] = None
+            continue
+        if local_zone is None and not has_offset(str(text)):
+            continue
         try:
-            values[name] = None if text is None else parse_instant(str(text), local_zone)
+            values[name] = parse_instant(str(text), local_zone or zone("UTC"))
         except InvalidTime as error:
             errors.add(API_NAMES[name], str(error))
     return values

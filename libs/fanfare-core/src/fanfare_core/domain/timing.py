@@ -52,6 +52,16 @@ def parse_instant(text: str, local_zone: ZoneInfo) -> datetime:
     return as_utc
 
 
+def has_offset(text: str) -> bool:
+    """Whether ISO 8601 ``text`` names its own offset (``Z``, ``+01:00``...)."""
+    if text.endswith(("Z", "z")):
+        return True
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def format_instant(value: datetime) -> str:
     """ISO 8601 in UTC with ``Z``; milliseconds only when the instant has them."""
     utc = value.astimezone(UTC)

@@ -33,6 +33,7 @@ from fanfare_core.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from fanfare_core.http.strict_body import field_error
 from fanfare_core.logs import get_logger
 
 log = get_logger(__name__)
@@ -79,25 +80,13 @@ def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
     return error_response(status, exc.message, details, headers)
 
 
-def _named(message: str) -> str | None:
-    """The field a msgspec message names between backticks, if any."""
-    parts = message.split("`")
-    return parts[1] if len(parts) >= 3 else None
-
-
 def _field_of(item: dict[str, Any]) -> FieldError:
-    """Turn one of Litestar's validation messages into a field error of ours."""
+    """Turn one of Litestar's validation messages (query and path parameters) into ours."""
     key = str(item.get("key") or "body")
-    message = str(item.get("message") or "is invalid")
-    if message.startswith("Object contains unknown field"):
-        return FieldError(_named(message) or key, "is not a known field")
-    if message.startswith("Object missing required field"):
-        return FieldError(_named(message) or key, "is required")
-    if key == "data":
-        return FieldError("body", "must be a JSON object")
-    # msgspec says e.g. "Expected `int`, got `float`"; drop the backticks and capital.
-    text = message.replace("`", "")
-    return FieldError(key, text[:1].lower() + text[1:])
+    error = field_error(str(item.get("message") or "is invalid"))
+    return FieldError(
+        key if error.field == "body" and key != "data" else error.field, error.message
+    )
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:

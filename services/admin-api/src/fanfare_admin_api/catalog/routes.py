@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import UNSET, UnsetType
 
-from fanfare_admin_api.schemas import ListOf, Request, View, given_fields, view_of
+from fanfare_admin_api.schemas import (
+    ListOf,
+    Request,
+    View,
+    given_fields,
+    strict_body,
+    view_of,
+)
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import Clock
 from fanfare_core.service_layer import catalog as service
@@ -59,8 +67,13 @@ class Sequence(View):
 
 @post("/experiences", operation_id="createExperience", summary="Create an experience")
 async def create_experience(
-    data: CreateExperienceRequest, principal: Principal, uow: UnitOfWork, clock: Clock
+    data: CreateExperienceRequest,
+    request: HttpRequest[Any, Any, Any],
+    principal: Principal,
+    uow: UnitOfWork,
+    clock: Clock,
 ) -> Experience:
+    data = await strict_body(request, CreateExperienceRequest)
     made = await service.create_experience(
         uow, clock, principal, name=data.name, metadata=data.metadata
     )
@@ -88,10 +101,12 @@ async def get_experience(experience_id: str, principal: Principal, uow: UnitOfWo
 async def update_experience(
     experience_id: str,
     data: UpdateExperienceRequest,
+    request: HttpRequest[Any, Any, Any],
     principal: Principal,
     uow: UnitOfWork,
     clock: Clock,
 ) -> Experience:
+    data = await strict_body(request, UpdateExperienceRequest)
     changed = await service.update_experience(
         uow, clock, principal, experience_id, **given_fields(data)
     )
@@ -110,8 +125,13 @@ async def delete_experience(experience_id: str, principal: Principal, uow: UnitO
 
 @post("/sequences", operation_id="createSequence", summary="Create a sequence in an experience")
 async def create_sequence(
-    data: CreateSequenceRequest, principal: Principal, uow: UnitOfWork, clock: Clock
+    data: CreateSequenceRequest,
+    request: HttpRequest[Any, Any, Any],
+    principal: Principal,
+    uow: UnitOfWork,
+    clock: Clock,
 ) -> Sequence:
+    data = await strict_body(request, CreateSequenceRequest)
     made = await service.create_sequence(
         uow,
         clock,
@@ -146,10 +166,12 @@ async def get_sequence(sequence_id: str, principal: Principal, uow: UnitOfWork) 
 async def update_sequence(
     sequence_id: str,
     data: UpdateSequenceRequest,
+    request: HttpRequest[Any, Any, Any],
     principal: Principal,
     uow: UnitOfWork,
     clock: Clock,
 ) -> Sequence:
+    data = await strict_body(request, UpdateSequenceRequest)
     changed = await service.update_sequence(
         uow, clock, principal, sequence_id, **given_fields(data)
     )

@@ -5,6 +5,7 @@
 
 from typing import Any
 
+from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -20,7 +21,14 @@ from fanfare_admin_api.distributions.schemas import (
     UpdateDrawRequest,
     UpdateQueueRequest,
 )
-from fanfare_admin_api.schemas import ListOf, Request, View, given_fields, view_of
+from fanfare_admin_api.schemas import (
+    ListOf,
+    Request,
+    View,
+    given_fields,
+    strict_body,
+    view_of,
+)
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import DistributionChanges, Kind, Status, parse_status
@@ -55,10 +63,12 @@ def distribution_router(
     @post("/", operation_id=f"create{label}", summary=f"Create a {kind.value}")
     async def create(
         data: create_type,  # type: ignore[valid-type]
+        request: HttpRequest[Any, Any, Any],
         principal: Principal,
         uow: UnitOfWork,
         clock: Clock,
     ) -> view_type:  # type: ignore[valid-type]
+        data = await strict_body(request, create_type)
         created = await service.create_distribution(
             uow,
             clock,
@@ -99,10 +109,12 @@ def distribution_router(
     async def update(
         distribution_id: str,
         data: update_type,  # type: ignore[valid-type]
+        request: HttpRequest[Any, Any, Any],
         principal: Principal,
         uow: UnitOfWork,
         clock: Clock,
     ) -> view_type:  # type: ignore[valid-type]
+        data = await strict_body(request, update_type)
         updated = await service.update_distribution(
             uow, clock, principal, kind, distribution_id, _changes(data)
         )

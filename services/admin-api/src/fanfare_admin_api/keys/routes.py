@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post
 from msgspec import UNSET, UnsetType
 
-from fanfare_admin_api.schemas import Request, View, view_of
+from fanfare_admin_api.schemas import Request, View, strict_body, view_of
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import Clock
 from fanfare_core.domain.organizations import ApiKey as ApiKeyRecord
@@ -45,8 +46,13 @@ def _view(record: ApiKeyRecord) -> ApiKey:
 
 @post("/", operation_id="createApiKey", summary="Issue a key (shown once)")
 async def create_api_key(
-    data: CreateApiKeyRequest, principal: Principal, uow: UnitOfWork, clock: Clock
+    data: CreateApiKeyRequest,
+    request: HttpRequest[Any, Any, Any],
+    principal: Principal,
+    uow: UnitOfWork,
+    clock: Clock,
 ) -> NewApiKey:
+    data = await strict_body(request, CreateApiKeyRequest)
     issued = await service.issue_api_key(
         uow,
         clock,
