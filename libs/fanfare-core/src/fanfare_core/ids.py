@@ -1,21 +1,43 @@
 """The one id generator: a type prefix and a ULID, e.g. ``queue_01JD3M5Q2X9V7K4T8R6Y0ZB1CE``.
 
 ULIDs sort by creation time (48-bit milliseconds, then 80 random bits), so ids double as a
-stable, time-ordered pagination key.
+stable, time-ordered pagination key. Within one process they are monotonic: two ids made in
+the same millisecond still sort in the order they were made.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_lock = threading.Lock()
+_last = 0
+
+
 def ulid(now_ms: int | None = None) -> str:
-    """A new 26-character ULID for the given (default: current) Unix time in milliseconds."""
-    millis = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    """A new 26-character ULID for the given (default: current) Unix time in milliseconds.
+
+    Ids of the current time are monotonic within the process; an explicit ``now_ms`` gives
+    a plain ULID of that instant and leaves the process's sequence alone.
+    """
+    global _last  # noqa: PLW0603 - the monotonic state is per process by design
+    randomness = int.from_bytes(os.urandom(10), "big")
+    if now_ms is not None:
+        return _encode((now_ms << 80) | randomness)
+    millis = int(time.time() * 1000)
+    value = (millis << 80) | randomness
+    with _lock:
+        if value <= _last and (_last >> 80) >= millis:
+            value = _last + 1  # same (or an earlier) millisecond: count up from the last id
+        _last = value
+    return _encode(value)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

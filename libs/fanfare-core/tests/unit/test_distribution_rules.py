@@ -182,3 +182,11 @@ def test_deleting_records_a_deleted_event() -> None:
     draw.delete(NOW)
     assert draw.deleted_at == NOW
     assert draw.events[-1].change == "deleted"  # type: ignore[attr-defined]
+
+
+def test_a_new_currency_must_suit_the_prices_already_set() -> None:
+    auction = create(Kind.AUCTION, settle_at="2024-12-16T00:00:00Z", starting_bid=Decimal("10.5"))
+    with pytest.raises(ValidationFailed) as failure:
+        auction.update(DistributionChanges(currency_code="JPY"), NOW)
+    assert [d.field for d in failure.value.details] == ["startingBid"]
+    assert auction.currency_code == "EUR"

@@ -18,7 +18,11 @@ def test_ulids_sort_by_time() -> None:
     now = int(time.time() * 1000)
     earlier, later = ulid(now), ulid(now + 1)
     assert earlier < later
-    assert ulid(now)[:10] == earlier[:10]
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    millis = 0
+    for char in later[:10]:
+        millis = millis * 32 + alphabet.index(char)
+    assert millis == now + 1
 
 
 def test_ulids_are_unique() -> None:
@@ -46,3 +50,9 @@ def test_a_page_has_a_cursor_only_when_more_rows_exist() -> None:
     assert full.next_cursor is not None
     assert decode_cursor(full.next_cursor) == rows[1]
     assert page_of(rows, 3, lambda r: r).next_cursor is None
+
+
+def test_ids_made_in_the_same_millisecond_keep_their_order() -> None:
+    made = [ulid() for _ in range(1000)]  # many fall in the same millisecond
+    assert made == sorted(made)
+    assert len(set(made)) == 1000

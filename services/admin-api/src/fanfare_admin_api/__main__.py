@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from fanfare_admin_api.app import create_app
 from fanfare_core.http.serve import serve
 
 
 def main() -> None:
-    serve("admin-api", "fanfare_admin_api.app:create_app", default_port=8081)
+    serve("admin-api", create_app, default_port=8081)
 
 
 if __name__ == "__main__":

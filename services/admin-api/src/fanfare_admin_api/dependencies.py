@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import Clock
@@ -13,20 +16,33 @@ from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.organizations import Principal, authenticate
 
 
-def bearer_token(request: Request[object, object, State]) -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if any."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+async def require_secret_key(connection: ASGIConnection[Any, Any, Any, Any], _: object) -> None:
+    """Guard of every admin route: authenticate before the request is even read, so a
+    caller without an active secret key gets ``401 Authentication required`` and nothing
+    else (not a validation error about a body it should not be sending)."""
+    resources: Resources = connection.app.state.resources
+    connection.state.principal = await authenticate(
+        UnitOfWork(resources.pool), bearer_token(connection), KeyKind.SECRET
+    )
+
+
 async def provide_principal(
-    request: Request[object, object, State], resources: Resources
+    request: Request[object, object, State], resources: NamedDependency[Resources]
 ) -> Principal:
-    """The organization behind the secret key, or 401 ``Authentication required``."""
+    """The caller the guard authenticated, or 401 ``Authentication required``."""
+    principal = request.state.get("principal")
+    if isinstance(principal, Principal):
+        return principal
     return await authenticate(UnitOfWork(resources.pool), bearer_token(request), KeyKind.SECRET)
 
 
-def provide_uow(resources: Resources) -> UnitOfWork:
+def provide_uow(resources: NamedDependency[Resources]) -> UnitOfWork:
     return UnitOfWork(resources.pool)
 
 
@@ -34,6 +50,11 @@ def provide_clock(state: State) -> Clock:
     clock: Clock = state.clock
     return clock
 
+
+# What handlers declare to receive: the authenticated caller, a unit of work, the clock.
+CallerDep = NamedDependency[Principal]
+UowDep = NamedDependency[UnitOfWork]
+ClockDep = NamedDependency[Clock]
 
 DEPENDENCIES = {
     "principal": Provide(provide_principal),

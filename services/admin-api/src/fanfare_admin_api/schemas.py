@@ -8,8 +8,6 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request as HttpRequest
-from litestar.exceptions import ValidationException
 
 from fanfare_core.domain.money import plain
 from fanfare_core.domain.timing import format_instant
@@ -56,23 +54,6 @@ def given_fields(
         for field in msgspec.structs.fields(request)
         if field.name not in exclude and getattr(request, field.name) is not msgspec.UNSET
     }
-
-
-async def strict_body(request: HttpRequest[Any, Any, Any], body_type: type[V]) -> V:
-    """The request body as ``body_type``, decoded strictly from the JSON text.
-
-    Litestar converts a handler's ``data`` leniently (``"10"`` becomes ``10``, ``"true"``
-    becomes ``True``); the API refuses a value of the wrong JSON type instead. Decoding the
-    text also gives amounts their exact decimal value, never a binary float's.
-    """
-    try:
-        return msgspec.json.decode(await request.body(), type=body_type, strict=True)
-    except msgspec.ValidationError as error:
-        message, _, where = str(error).partition(" - at `$")
-        field = where.rstrip("`").lstrip(".").split(".")[0].split("[")[0]
-        raise ValidationException(extra=[{"key": field or "data", "message": message}]) from error
-    except msgspec.DecodeError as error:
-        raise ValidationException(str(error)) from error
 
 
 class ListOf(msgspec.Struct, rename="camel"):

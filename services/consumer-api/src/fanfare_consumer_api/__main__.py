@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from fanfare_consumer_api.app import create_app
 from fanfare_core.http.serve import serve
 
 
 def main() -> None:
-    serve("consumer-api", "fanfare_consumer_api.app:create_app", default_port=8080)
+    serve("consumer-api", create_app, default_port=8080)
 
 
 if __name__ == "__main__":

@@ -486,6 +486,16 @@ def _check_schedule(d: Distribution, errors: ErrorCollector) -> None:
 
 
 def _check_prices(d: Distribution, errors: ErrorCollector) -> None:
+    if d.currency_code is not None:
+        # A new currency must suit the prices already set, not only those sent with it.
+        for name in AMOUNTS:
+            amount: Decimal | None = getattr(d, name)
+            if amount is None:
+                continue
+            try:
+                to_amount(amount, d.currency_code)
+            except InvalidAmount as error:
+                errors.add(API_NAMES[name], str(error))
     if d.minimum_increment is not None and d.minimum_increment == 0:
         errors.add("minimumIncrement", "must be greater than zero")
     if d.buy_now_price is not None:

@@ -15,10 +15,8 @@ from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.response import Response
 from litestar.types import ControllerRouterHandler
 
-from fanfare_core.http.encoding import FanfareResponse
+from fanfare_core.http.encoding import DecimalAsNumber, FanfareResponse
 from fanfare_core.http.errors import EXCEPTION_HANDLERS
-from fanfare_core.http.middleware import request_id_middleware
-from fanfare_core.http.strict_body import strict_body
 from fanfare_core.logs import configure_logging, get_logger
 from fanfare_core.runtime import Resources
 from fanfare_core.settings import Settings
@@ -80,10 +78,9 @@ def build_app(
     return Litestar(
         route_handlers=[healthz, readyz, *route_handlers],
         lifespan=[lifespan],
-        before_request=strict_body,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
         response_class=FanfareResponse,
+        plugins=[DecimalAsNumber()],
         dependencies={"resources": Provide(provide_resources, sync_to_thread=False)}
         | (dependencies or {}),
         openapi_config=OpenAPIConfig(

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import uvicorn
+from litestar import Litestar
 
+from fanfare_core.http.middleware import request_id_middleware
 from fanfare_core.settings import env_name, service_settings
 
 
-def serve(service_name: str, app_factory: str, *, default_port: int) -> None:
-    """Serve ``app_factory`` (``module:function``) on the configured host and port."""
+def serve(service_name: str, app_factory: Callable[[], Litestar], *, default_port: int) -> None:
+    """Serve the app ``app_factory`` builds on the configured host and port."""
     settings = service_settings(service_name, default_port)
-    # The app factory reads the environment again in uvicorn's process.
+    # The app factory reads its settings from the environment too.
     os.environ[env_name("service_name")] = settings.service_name
     os.environ[env_name("http_port")] = str(settings.http_port)
+    # The request-id layer wraps the whole app, so even the router's own 404 and 405
+    # answers carry an X-Request-Id and reach the access log.
     uvicorn.run(
-        app_factory,
-        factory=True,
+        request_id_middleware(app_factory()),
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import UNSET, UnsetType
 
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
 from fanfare_admin_api.schemas import (
     ListOf,
     Request,
     View,
     given_fields,
-    strict_body,
     view_of,
 )
-from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
-from fanfare_core.clock import Clock
+from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import catalog as service
-from fanfare_core.service_layer.organizations import Principal
 from fanfare_core.service_layer.pagination import DEFAULT_LIMIT, PageRequest
 
 
@@ -67,13 +65,13 @@ class Sequence(View):
 
 @post("/experiences", operation_id="createExperience", summary="Create an experience")
 async def create_experience(
-    data: CreateExperienceRequest,
+    data: JSONBody[CreateExperienceRequest],
     request: HttpRequest[Any, Any, Any],
-    principal: Principal,
-    uow: UnitOfWork,
-    clock: Clock,
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> Experience:
-    data = await strict_body(request, CreateExperienceRequest)
+    data = await decode_body(request, CreateExperienceRequest)
     made = await service.create_experience(
         uow, clock, principal, name=data.name, metadata=data.metadata
     )
@@ -82,14 +80,21 @@ async def create_experience(
 
 @get("/experiences", operation_id="listExperiences", summary="List experiences, newest first")
 async def list_experiences(
-    principal: Principal, uow: UnitOfWork, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    principal: CallerDep,
+    uow: UowDep,
+    limit: FromQuery[int] = DEFAULT_LIMIT,
+    cursor: FromQuery[str | None] = None,
 ) -> ListOf:
     page = await service.list_experiences(uow, principal, PageRequest(limit, cursor))
     return ListOf([view_of(Experience, e) for e in page.items], page.next_cursor)
 
 
 @get("/experiences/{experience_id:str}", operation_id="getExperience", summary="Get an experience")
-async def get_experience(experience_id: str, principal: Principal, uow: UnitOfWork) -> Experience:
+async def get_experience(
+    experience_id: FromPath[str],
+    principal: CallerDep,
+    uow: UowDep,
+) -> Experience:
     return view_of(Experience, await service.get_experience(uow, principal, experience_id))
 
 
@@ -99,14 +104,14 @@ async def get_experience(experience_id: str, principal: Principal, uow: UnitOfWo
     summary="Update an experience",
 )
 async def update_experience(
-    experience_id: str,
-    data: UpdateExperienceRequest,
+    experience_id: FromPath[str],
+    data: JSONBody[UpdateExperienceRequest],
     request: HttpRequest[Any, Any, Any],
-    principal: Principal,
-    uow: UnitOfWork,
-    clock: Clock,
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> Experience:
-    data = await strict_body(request, UpdateExperienceRequest)
+    data = await decode_body(request, UpdateExperienceRequest)
     changed = await service.update_experience(
         uow, clock, principal, experience_id, **given_fields(data)
     )
@@ -119,19 +124,23 @@ async def update_experience(
     summary="Delete an experience that has no sequences",
     status_code=HTTP_204_NO_CONTENT,
 )
-async def delete_experience(experience_id: str, principal: Principal, uow: UnitOfWork) -> None:
+async def delete_experience(
+    experience_id: FromPath[str],
+    principal: CallerDep,
+    uow: UowDep,
+) -> None:
     await service.delete_experience(uow, principal, experience_id)
 
 
 @post("/sequences", operation_id="createSequence", summary="Create a sequence in an experience")
 async def create_sequence(
-    data: CreateSequenceRequest,
+    data: JSONBody[CreateSequenceRequest],
     request: HttpRequest[Any, Any, Any],
-    principal: Principal,
-    uow: UnitOfWork,
-    clock: Clock,
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> Sequence:
-    data = await strict_body(request, CreateSequenceRequest)
+    data = await decode_body(request, CreateSequenceRequest)
     made = await service.create_sequence(
         uow,
         clock,
@@ -145,11 +154,11 @@ async def create_sequence(
 
 @get("/sequences", operation_id="listSequences", summary="List sequences, newest first")
 async def list_sequences(
-    principal: Principal,
-    uow: UnitOfWork,
-    limit: int = DEFAULT_LIMIT,
-    cursor: str | None = None,
-    experience_id: str | None = Parameter(query="experienceId", default=None),
+    principal: CallerDep,
+    uow: UowDep,
+    limit: FromQuery[int] = DEFAULT_LIMIT,
+    cursor: FromQuery[str | None] = None,
+    experience_id: Annotated[str | None, QueryParameter(name="experienceId")] = None,
 ) -> ListOf:
     page = await service.list_sequences(
         uow, principal, PageRequest(limit, cursor), experience_id=experience_id
@@ -158,20 +167,24 @@ async def list_sequences(
 
 
 @get("/sequences/{sequence_id:str}", operation_id="getSequence", summary="Get a sequence")
-async def get_sequence(sequence_id: str, principal: Principal, uow: UnitOfWork) -> Sequence:
+async def get_sequence(
+    sequence_id: FromPath[str],
+    principal: CallerDep,
+    uow: UowDep,
+) -> Sequence:
     return view_of(Sequence, await service.get_sequence(uow, principal, sequence_id))
 
 
 @put("/sequences/{sequence_id:str}", operation_id="updateSequence", summary="Update a sequence")
 async def update_sequence(
-    sequence_id: str,
-    data: UpdateSequenceRequest,
+    sequence_id: FromPath[str],
+    data: JSONBody[UpdateSequenceRequest],
     request: HttpRequest[Any, Any, Any],
-    principal: Principal,
-    uow: UnitOfWork,
-    clock: Clock,
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> Sequence:
-    data = await strict_body(request, UpdateSequenceRequest)
+    data = await decode_body(request, UpdateSequenceRequest)
     changed = await service.update_sequence(
         uow, clock, principal, sequence_id, **given_fields(data)
     )
@@ -184,7 +197,11 @@ async def update_sequence(
     summary="Delete a sequence that has no distributions",
     status_code=HTTP_204_NO_CONTENT,
 )
-async def delete_sequence(sequence_id: str, principal: Principal, uow: UnitOfWork) -> None:
+async def delete_sequence(
+    sequence_id: FromPath[str],
+    principal: CallerDep,
+    uow: UowDep,
+) -> None:
     await service.delete_sequence(uow, principal, sequence_id)
 
 
@@ -203,4 +220,5 @@ ROUTER = Router(
         delete_sequence,
     ],
     tags=["Experiences and sequences"],
+    guards=[require_secret_key],
 )

@@ -3,13 +3,14 @@
 # No ``from __future__ import annotations``: Litestar reads these handlers' annotations at
 # runtime, and they name the request and response types of the kind being built.
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
 from fanfare_admin_api.distributions.schemas import (
     Auction,
     CreateAuctionRequest,
@@ -26,15 +27,12 @@ from fanfare_admin_api.schemas import (
     Request,
     View,
     given_fields,
-    strict_body,
     view_of,
 )
-from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
-from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import DistributionChanges, Kind, Status, parse_status
 from fanfare_core.domain.errors import FieldError, ValidationFailed
+from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import distributions as service
-from fanfare_core.service_layer.organizations import Principal
 from fanfare_core.service_layer.pagination import DEFAULT_LIMIT, PageRequest
 
 _SEQUENCE = frozenset({"sequence_id"})
@@ -62,13 +60,13 @@ def distribution_router(
 
     @post("/", operation_id=f"create{label}", summary=f"Create a {kind.value}")
     async def create(
-        data: create_type,  # type: ignore[valid-type]
+        data: JSONBody[create_type],  # type: ignore[valid-type]
         request: HttpRequest[Any, Any, Any],
-        principal: Principal,
-        uow: UnitOfWork,
-        clock: Clock,
+        principal: CallerDep,
+        uow: UowDep,
+        clock: ClockDep,
     ) -> view_type:  # type: ignore[valid-type]
-        data = await strict_body(request, create_type)
+        data = await decode_body(request, create_type)
         created = await service.create_distribution(
             uow,
             clock,
@@ -81,12 +79,12 @@ def distribution_router(
 
     @get("/", operation_id=f"list{label}s", summary=f"List {kind.value}s, newest first")
     async def listing(
-        principal: Principal,
-        uow: UnitOfWork,
-        limit: int = DEFAULT_LIMIT,
-        cursor: str | None = None,
-        status: str | None = None,
-        sequence_id: str | None = Parameter(query="sequenceId", default=None),
+        principal: CallerDep,
+        uow: UowDep,
+        limit: FromQuery[int] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        sequence_id: Annotated[str | None, QueryParameter(name="sequenceId")] = None,
     ) -> ListOf:
         page = await service.list_distributions(
             uow,
@@ -101,20 +99,24 @@ def distribution_router(
         )
 
     @get("/{distribution_id:str}", operation_id=f"get{label}", summary=f"Get a {kind.value}")
-    async def read(distribution_id: str, principal: Principal, uow: UnitOfWork) -> view_type:  # type: ignore[valid-type]
+    async def read(
+        distribution_id: FromPath[str],
+        principal: CallerDep,
+        uow: UowDep,
+    ) -> view_type:  # type: ignore[valid-type]
         found = await service.get_distribution(uow, principal, kind, distribution_id)
         return view_of(view_type, found)
 
     @put("/{distribution_id:str}", operation_id=f"update{label}", summary=f"Update a {kind.value}")
     async def update(
-        distribution_id: str,
-        data: update_type,  # type: ignore[valid-type]
+        distribution_id: FromPath[str],
+        data: JSONBody[update_type],  # type: ignore[valid-type]
         request: HttpRequest[Any, Any, Any],
-        principal: Principal,
-        uow: UnitOfWork,
-        clock: Clock,
+        principal: CallerDep,
+        uow: UowDep,
+        clock: ClockDep,
     ) -> view_type:  # type: ignore[valid-type]
-        data = await strict_body(request, update_type)
+        data = await decode_body(request, update_type)
         updated = await service.update_distribution(
             uow, clock, principal, kind, distribution_id, _changes(data)
         )
@@ -127,12 +129,20 @@ def distribution_router(
         status_code=HTTP_204_NO_CONTENT,
     )
     async def remove(
-        distribution_id: str, principal: Principal, uow: UnitOfWork, clock: Clock
+        distribution_id: FromPath[str],
+        principal: CallerDep,
+        uow: UowDep,
+        clock: ClockDep,
     ) -> None:
         await service.delete_distribution(uow, clock, principal, kind, distribution_id)
 
     handlers: list[Any] = [create, listing, read, update, remove]
-    return Router(path=f"/api/v1/{kind.value}s", route_handlers=handlers, tags=[tag])
+    return Router(
+        path=f"/api/v1/{kind.value}s",
+        route_handlers=handlers,
+        tags=[tag],
+        guards=[require_secret_key],
+    )
 
 
 ROUTERS = [

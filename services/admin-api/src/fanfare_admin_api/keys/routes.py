@@ -6,15 +6,15 @@ from typing import Any, Literal
 
 from litestar import Request as HttpRequest
 from litestar import Router, delete, get, post
+from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, UnsetType
 
-from fanfare_admin_api.schemas import Request, View, strict_body, view_of
-from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
-from fanfare_core.clock import Clock
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
+from fanfare_admin_api.schemas import Request, View, view_of
 from fanfare_core.domain.organizations import ApiKey as ApiKeyRecord
 from fanfare_core.domain.organizations import KeyKind, KeyMode
+from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import organizations as service
-from fanfare_core.service_layer.organizations import Principal
 
 
 class CreateApiKeyRequest(Request):
@@ -46,13 +46,13 @@ def _view(record: ApiKeyRecord) -> ApiKey:
 
 @post("/", operation_id="createApiKey", summary="Issue a key (shown once)")
 async def create_api_key(
-    data: CreateApiKeyRequest,
+    data: JSONBody[CreateApiKeyRequest],
     request: HttpRequest[Any, Any, Any],
-    principal: Principal,
-    uow: UnitOfWork,
-    clock: Clock,
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> NewApiKey:
-    data = await strict_body(request, CreateApiKeyRequest)
+    data = await decode_body(request, CreateApiKeyRequest)
     issued = await service.issue_api_key(
         uow,
         clock,
@@ -65,7 +65,7 @@ async def create_api_key(
 
 
 @get("/", operation_id="listApiKeys", summary="List keys (never the keys themselves)")
-async def list_api_keys(principal: Principal, uow: UnitOfWork) -> list[ApiKey]:
+async def list_api_keys(principal: CallerDep, uow: UowDep) -> list[ApiKey]:
     return [_view(k) for k in await service.list_api_keys(uow, principal)]
 
 
@@ -73,7 +73,10 @@ async def list_api_keys(principal: Principal, uow: UnitOfWork) -> list[ApiKey]:
     "/{key_id:str}", operation_id="revokeApiKey", summary="Revoke a key at once", status_code=200
 )
 async def revoke_api_key(
-    key_id: str, principal: Principal, uow: UnitOfWork, clock: Clock
+    key_id: FromPath[str],
+    principal: CallerDep,
+    uow: UowDep,
+    clock: ClockDep,
 ) -> ApiKey:
     return _view(await service.revoke_api_key(uow, clock, principal, key_id))
 
@@ -82,4 +85,5 @@ ROUTER = Router(
     path="/api/v1/api-keys",
     route_handlers=[create_api_key, list_api_keys, revoke_api_key],
     tags=["API keys"],
+    guards=[require_secret_key],
 )
