@@ -13,7 +13,7 @@ from fanfare_core.adapters.nats.connection import declare_streams
 from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
-from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.domain.distributions import Distribution, DistributionChanges, Kind
 from fanfare_core.domain.errors import ValidationFailed
 from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_devstack.servers import EmbeddedNats
@@ -27,6 +27,17 @@ async def pending_ids(pool: AsyncConnectionPool[AsyncConnection], org: str) -> l
             (f"fanfare.events.{org}.%",),
         )
         return [row[0] for row in await cur.fetchall()]
+
+
+async def create_queue(pool, tenant, name: str) -> Distribution:  # type: ignore[no-untyped-def]
+    return await create_distribution(
+        UnitOfWork(pool),
+        SystemClock(),
+        tenant.principal,
+        Kind.QUEUE,
+        sequence_id=tenant.sequence_id,
+        changes=DistributionChanges(name=name),
+    )
 
 
 async def stream_messages(js: JetStreamContext, subject: str) -> list[dict[str, object]]:
@@ -47,14 +58,7 @@ async def stream_messages(js: JetStreamContext, subject: str) -> list[dict[str, 
 
 
 async def test_a_change_and_its_event_commit_together(pool, tenant) -> None:  # type: ignore[no-untyped-def]
-    queue = await create_distribution(
-        UnitOfWork(pool),
-        SystemClock(),
-        tenant.principal,
-        Kind.QUEUE,
-        sequence_id=tenant.sequence_id,
-        changes=DistributionChanges(name="Launch"),
-    )
+    queue = await create_queue(pool, tenant, "Launch")
     assert len(await pending_ids(pool, tenant.organization_id)) == 1
     with pytest.raises(ValidationFailed):
         await update_distribution(
@@ -84,14 +88,7 @@ async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
     relay_task = asyncio.create_task(relay.run(stop))
     try:
         private_nats.stop()
-        queue = await create_distribution(
-            UnitOfWork(pool),
-            SystemClock(),
-            tenant.principal,
-            Kind.QUEUE,
-            sequence_id=tenant.sequence_id,
-            changes=DistributionChanges(name="While down"),
-        )
+        queue = await create_queue(pool, tenant, "While down")
         await asyncio.sleep(0)  # the write was acknowledged; NATS is still down
         written = await pending_ids(pool, tenant.organization_id)
         assert len(written) == 1

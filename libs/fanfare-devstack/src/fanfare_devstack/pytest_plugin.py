@@ -22,13 +22,20 @@ Fixtures:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 if TYPE_CHECKING:
     from fanfare_devstack.infrastructure import Infrastructure, InfrastructureUrls
-    from fanfare_devstack.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedValkey
+    from fanfare_devstack.servers import (
+        EmbeddedNats,
+        EmbeddedPostgres,
+        EmbeddedServer,
+        EmbeddedValkey,
+    )
+
+_S = TypeVar("_S", bound="EmbeddedServer")
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +53,21 @@ def infrastructure_urls(infrastructure: Infrastructure) -> InfrastructureUrls:
     return infrastructure.urls
 
 
-@pytest.fixture
-def private_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
-    """A NATS server (JetStream on) owned by one test."""
-    from fanfare_devstack.servers import EmbeddedNats
-
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+def _owned(server: _S) -> Iterator[_S]:
+    """Start ``server`` for one test and stop it afterwards, whatever happened."""
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """A NATS server (JetStream on) owned by one test."""
+    from fanfare_devstack.servers import EmbeddedNats
+
+    yield from _owned(EmbeddedNats(tmp_path_factory.mktemp("nats")))
 
 
 @pytest.fixture
@@ -64,12 +75,7 @@ def private_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     """A Valkey server owned by one test."""
     from fanfare_devstack.servers import EmbeddedValkey
 
-    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _owned(EmbeddedValkey(tmp_path_factory.mktemp("valkey")))
 
 
 @pytest.fixture
@@ -77,9 +83,4 @@ def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
     """A PostgreSQL server owned by one test (a copy of the cached template cluster)."""
     from fanfare_devstack.servers import EmbeddedPostgres
 
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _owned(EmbeddedPostgres(tmp_path_factory.mktemp("postgres")))

@@ -138,20 +138,13 @@ API_NAMES = {
 }
 
 TIME_FIELDS = ("open_at", "close_at", "draw_at", "settle_at")
+AMOUNTS = ("starting_bid", "minimum_increment", "reserve_price", "buy_now_price")
+# What an auction's bidders rely on: its prices, units for sale and currency.
+AUCTION_TERMS = frozenset({*AMOUNTS, "winner_count", "currency_code"})
 KIND_FIELDS: dict[Kind, frozenset[str]] = {
     Kind.QUEUE: frozenset({"max_capacity", "admission_rate", "session_duration_seconds"}),
     Kind.DRAW: frozenset({"draw_at", "winner_count", "max_entries"}),
-    Kind.AUCTION: frozenset(
-        {
-            "settle_at",
-            "starting_bid",
-            "minimum_increment",
-            "reserve_price",
-            "buy_now_price",
-            "winner_count",
-            "currency_code",
-        }
-    ),
+    Kind.AUCTION: AUCTION_TERMS | {"settle_at"},
 }
 REQUIRED_AT_CREATION: dict[Kind, tuple[str, ...]] = {
     Kind.QUEUE: (),
@@ -162,20 +155,9 @@ REQUIRED_AT_CREATION: dict[Kind, tuple[str, ...]] = {
 FROZEN_WHEN_OPEN: dict[Kind, frozenset[str]] = {
     Kind.QUEUE: frozenset({"open_at"}),
     Kind.DRAW: frozenset({"open_at"}),
-    Kind.AUCTION: frozenset(
-        {
-            "open_at",
-            "starting_bid",
-            "minimum_increment",
-            "reserve_price",
-            "buy_now_price",
-            "winner_count",
-            "currency_code",
-        }
-    ),
+    Kind.AUCTION: AUCTION_TERMS | {"open_at"},
 }
 POSITIVE_INTS = ("max_capacity", "admission_rate", "session_duration_seconds", "max_entries")
-AMOUNTS = ("starting_bid", "minimum_increment", "reserve_price", "buy_now_price")
 
 
 @dataclass(frozen=True, slots=True)

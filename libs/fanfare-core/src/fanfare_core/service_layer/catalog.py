@@ -17,6 +17,20 @@ EXPERIENCE_NOT_FOUND = "Experience not found"
 SEQUENCE_NOT_FOUND = "Sequence not found"
 
 
+async def _experience(uow: UnitOfWork, principal: Principal, experience_id: str) -> Experience:
+    experience = await uow.catalog.experience(principal.organization_id, experience_id)
+    if experience is None:
+        raise NotFound(EXPERIENCE_NOT_FOUND)
+    return experience
+
+
+async def _sequence(uow: UnitOfWork, principal: Principal, sequence_id: str) -> Sequence:
+    sequence = await uow.catalog.sequence(principal.organization_id, sequence_id)
+    if sequence is None:
+        raise NotFound(SEQUENCE_NOT_FOUND)
+    return sequence
+
+
 async def create_experience(
     uow: UnitOfWork,
     clock: Clock,
@@ -45,10 +59,7 @@ async def create_experience(
 
 async def get_experience(uow: UnitOfWork, principal: Principal, experience_id: str) -> Experience:
     async with uow:
-        experience = await uow.catalog.experience(principal.organization_id, experience_id)
-    if experience is None:
-        raise NotFound(EXPERIENCE_NOT_FOUND)
-    return experience
+        return await _experience(uow, principal, experience_id)
 
 
 async def list_experiences(
@@ -72,9 +83,7 @@ async def update_experience(
     metadata: Maybe[dict[str, Any] | None] = NOT_GIVEN,
 ) -> Experience:
     async with uow:
-        experience = await uow.catalog.experience(principal.organization_id, experience_id)
-        if experience is None:
-            raise NotFound(EXPERIENCE_NOT_FOUND)
+        experience = await _experience(uow, principal, experience_id)
         errors = ErrorCollector()
         if name is not NOT_GIVEN:
             check_name(name, errors)
@@ -90,9 +99,7 @@ async def update_experience(
 
 async def delete_experience(uow: UnitOfWork, principal: Principal, experience_id: str) -> None:
     async with uow:
-        experience = await uow.catalog.experience(principal.organization_id, experience_id)
-        if experience is None:
-            raise NotFound(EXPERIENCE_NOT_FOUND)
+        await _experience(uow, principal, experience_id)
         if await uow.catalog.count_sequences(experience_id):
             raise Conflict("Cannot delete an experience that has sequences")
         await uow.catalog.delete_experience(experience_id)
@@ -132,10 +139,7 @@ async def create_sequence(
 
 async def get_sequence(uow: UnitOfWork, principal: Principal, sequence_id: str) -> Sequence:
     async with uow:
-        sequence = await uow.catalog.sequence(principal.organization_id, sequence_id)
-    if sequence is None:
-        raise NotFound(SEQUENCE_NOT_FOUND)
-    return sequence
+        return await _sequence(uow, principal, sequence_id)
 
 
 async def list_sequences(
@@ -159,9 +163,7 @@ async def update_sequence(
     order_limit: Maybe[int | None] = NOT_GIVEN,
 ) -> Sequence:
     async with uow:
-        sequence = await uow.catalog.sequence(principal.organization_id, sequence_id)
-        if sequence is None:
-            raise NotFound(SEQUENCE_NOT_FOUND)
+        sequence = await _sequence(uow, principal, sequence_id)
         errors = ErrorCollector()
         if name is not NOT_GIVEN:
             check_name(name, errors)
@@ -178,9 +180,7 @@ async def update_sequence(
 
 async def delete_sequence(uow: UnitOfWork, principal: Principal, sequence_id: str) -> None:
     async with uow:
-        sequence = await uow.catalog.sequence(principal.organization_id, sequence_id)
-        if sequence is None:
-            raise NotFound(SEQUENCE_NOT_FOUND)
+        await _sequence(uow, principal, sequence_id)
         if await uow.catalog.count_distributions(sequence_id):
             raise Conflict("Cannot delete a sequence that has distributions")
         await uow.catalog.delete_sequence(sequence_id)
