@@ -5,10 +5,14 @@ Tests isolate themselves by creating their own organization instead of truncatin
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -79,3 +83,36 @@ def start_service(
         process.stop()
         raise
     return process
+
+
+async def check_worker_lifecycle(
+    service: str, settings: Settings, log_dir: Path, stream: str, durable: str
+) -> None:
+    """Start a worker, check its probes and its durable consumer, stop it with SIGTERM,
+    and check it logged ``ready`` and exited cleanly after logging ``stopped``."""
+    process = start_service(service, settings, log_dir)
+    try:
+        ready = await asyncio.to_thread(_get_json, f"{process.spec.url}/readyz")
+        assert ready == {
+            "status": "ready",
+            "checks": {"postgres": True, "redis": True, "nats": True},
+        }
+        assert await asyncio.to_thread(_get_json, f"{process.spec.url}/healthz") == {"status": "ok"}
+        client = await nats.connect(settings.nats_url)
+        try:
+            info = await client.jetstream().consumer_info(stream, durable)
+            assert info.config.durable_name == durable
+        finally:
+            await client.close()
+    finally:
+        status = process.stop(timeout=10)
+    assert status == 0
+    lines = (log_dir / f"{service}.log").read_text().splitlines()
+    messages = [json.loads(line).get("message") for line in lines if line.startswith("{")]
+    assert "ready" in messages
+    assert messages[-1] == "stopped"
+
+
+def _get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
