@@ -1,0 +1,1 @@
+"""Auth primitives: signing keys and the EdDSA tokens Fanfare issues."""
