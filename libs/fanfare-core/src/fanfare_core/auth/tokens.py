@@ -63,6 +63,7 @@ class TokenService:
         lifetime: timedelta,
         fingerprint: str | None = None,
         extra: dict[str, Any] | None = None,
+        token_id: str | None = None,
     ) -> str:
         key = self.ring.signer(now)
         claims: dict[str, Any] = {
@@ -73,7 +74,7 @@ class TokenService:
             "typ": token_type,
             "iat": int(now.timestamp()),
             "exp": int((now + lifetime).timestamp()),
-            "jti": new_id("tok"),
+            "jti": token_id or new_id("tok"),
         }
         if fingerprint is not None:
             claims["fph"] = fingerprint_hash(fingerprint)

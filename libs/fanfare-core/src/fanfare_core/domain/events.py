@@ -39,3 +39,44 @@ class DistributionUpdated(Event):
     @property
     def subject_key(self) -> str:
         return self.distribution_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerEvent(Event):
+    """A consumer's state in a queue changed."""
+
+    type_name: ClassVar[str] = "queue.consumer"
+    queue_id: str
+    consumer_id: str
+    status: str
+
+    @property
+    def subject_key(self) -> str:
+        return self.queue_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerEntered(QueueConsumerEvent):
+    type_name: ClassVar[str] = "queue.consumer.entered"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerAdmitted(QueueConsumerEvent):
+    type_name: ClassVar[str] = "queue.consumer.admitted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerCompleted(QueueConsumerEvent):
+    type_name: ClassVar[str] = "queue.consumer.completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerLeft(QueueConsumerEvent):
+    type_name: ClassVar[str] = "queue.consumer.left"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerDenied(QueueConsumerEvent):
+    type_name: ClassVar[str] = "queue.consumer.denied"
+    reason: str

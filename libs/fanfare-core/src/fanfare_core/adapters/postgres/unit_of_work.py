@@ -11,6 +11,9 @@ from fanfare_core.adapters.postgres import outbox
 from fanfare_core.adapters.postgres.catalog import CatalogRepository
 from fanfare_core.adapters.postgres.distributions import DistributionRepository
 from fanfare_core.adapters.postgres.organizations import OrganizationRepository
+from fanfare_core.adapters.postgres.queue_entries import QueueEntryRepository
+from fanfare_core.domain.distributions import Distribution
+from fanfare_core.domain.queues import QueueEntry
 
 
 class UnitOfWork:
@@ -21,6 +24,7 @@ class UnitOfWork:
     distributions: DistributionRepository
     organizations: OrganizationRepository
     catalog: CatalogRepository
+    queue_entries: QueueEntryRepository
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
         self._pool = pool
@@ -32,6 +36,7 @@ class UnitOfWork:
         self.distributions = DistributionRepository(conn)
         self.organizations = OrganizationRepository(conn)
         self.catalog = CatalogRepository(conn)
+        self.queue_entries = QueueEntryRepository(conn)
         return self
 
     async def __aexit__(
@@ -59,7 +64,11 @@ class UnitOfWork:
         """Append the touched aggregates' events to the outbox, then commit."""
         conn = self.connection
         events = []
-        for aggregate in self.distributions.seen:
+        aggregates: list[Distribution | QueueEntry] = [
+            *self.distributions.seen,
+            *self.queue_entries.seen,
+        ]
+        for aggregate in aggregates:
             events.extend(aggregate.events)
             aggregate.events.clear()
         await outbox.append(conn, events)

@@ -1,0 +1,163 @@
+"""A queue's waiting line in Redis: what a status poll reads in one round trip.
+
+Per queue (the ``{queue_id}`` hash tag keeps one queue's keys on one cluster shard):
+
+- ``fq:{q}:w``   sorted set of QUEUED consumers by arrival number: ZRANK + 1 is the position
+- ``fq:{q}:a``   sorted set of ADMITTED consumers by session expiry (epoch seconds)
+- ``fq:{q}:c:<consumer>``  hash of the consumer's state (version, status, times, token)
+- ``fq:{q}:ready``  set once the line holds every entry of PostgreSQL
+
+PostgreSQL stays the record: each committed change is written through with its version,
+and a script applies it only if it is newer than what Redis holds. When ``ready`` is
+missing (Redis restarted or flushed) readers go to PostgreSQL and the line is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from fanfare_core.domain.queues import EntryStatus, QueueEntry
+from fanfare_core.domain.timing import format_optional_instant
+
+_APPLY = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[3], 'n', ARGV[4], 'e', ARGV[5],
+           'a', ARGV[6], 'x', ARGV[7], 't', ARGV[8], 'd', ARGV[9])
+if ARGV[3] == 'QUEUED' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+else
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+if ARGV[3] == 'ADMITTED' then
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
+else
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+return 1
+"""
+
+
+def _prefix(queue_id: str) -> str:
+    return f"fq:{{{queue_id}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    """A consumer's state as the line holds it; ``position`` for QUEUED consumers."""
+
+    status: EntryStatus
+    position: int | None
+    entered_at: str
+    admitted_at: str | None
+    expires_at: float | None
+    admission_token: str | None
+    deny_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineRead:
+    """What one poll learned: whether the line is complete, and the consumer's state."""
+
+    ready: bool
+    state: LineState | None
+
+
+def _text(raw: object) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class QueueLine:
+    """Reads and writes the Redis side of queues."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._apply = redis.register_script(_APPLY)
+
+    async def read(self, queue_id: str, consumer_id: str) -> LineRead:
+        """The consumer's state and position in one round trip."""
+        prefix = _prefix(queue_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(f"{prefix}:c:{consumer_id}")
+            pipe.zrank(f"{prefix}:w", consumer_id)
+            pipe.exists(f"{prefix}:ready")
+            fields, rank, ready = await pipe.execute()
+        if not fields:
+            return LineRead(ready=bool(ready), state=None)
+        values = {_text(k): _text(v) for k, v in fields.items()}
+        status = EntryStatus(values["s"])
+        return LineRead(
+            ready=bool(ready),
+            state=LineState(
+                status=status,
+                position=int(rank) + 1
+                if status is EntryStatus.QUEUED and rank is not None
+                else None,
+                entered_at=values["e"],
+                admitted_at=values["a"] or None,
+                expires_at=float(values["x"]) if values["x"] else None,
+                admission_token=values["t"] or None,
+                deny_reason=values["d"] or None,
+            ),
+        )
+
+    async def write(self, entries: Sequence[QueueEntry]) -> None:
+        """Write committed entries through; the newest version of each wins."""
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                prefix = _prefix(entry.queue_id)
+                await self._apply(
+                    keys=[f"{prefix}:c:{entry.consumer_id}", f"{prefix}:w", f"{prefix}:a"],
+                    args=[
+                        entry.version,
+                        entry.consumer_id,
+                        entry.status.value,
+                        entry.arrival,
+                        format_optional_instant(entry.entered_at) or "",
+                        format_optional_instant(entry.admitted_at) or "",
+                        "" if entry.expires_at is None else entry.expires_at.timestamp(),
+                        entry.admission_token or "",
+                        entry.deny_reason or "",
+                    ],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def counts(self, queue_id: str, now: datetime) -> tuple[bool, int]:
+        """Whether the line is complete, and how many consumers hold a place."""
+        prefix = _prefix(queue_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(f"{prefix}:ready")
+            pipe.zcard(f"{prefix}:w")
+            pipe.zcount(f"{prefix}:a", f"({now.timestamp()}", "+inf")
+            ready, waiting, admitted = await pipe.execute()
+        return bool(ready), int(waiting) + int(admitted)
+
+    async def rebuild(self, queue_id: str, entries: AsyncIterator[QueueEntry]) -> bool:
+        """Load every entry of PostgreSQL into the line, then mark it ready. Only one
+        rebuild per queue runs at a time; returns False when another one holds the lock."""
+        prefix = _prefix(queue_id)
+        if not await self._redis.set(f"{prefix}:building", "1", nx=True, ex=300):
+            return False
+        try:
+            batch: list[QueueEntry] = []
+            async for item in entries:
+                batch.append(item)
+                if len(batch) >= 1000:
+                    await self.write(batch)
+                    batch = []
+            await self.write(batch)
+            await self._redis.set(f"{prefix}:ready", datetime.now(UTC).isoformat())
+            return True
+        finally:
+            await self._redis.delete(f"{prefix}:building")
+
+    async def forget(self, queue_id: str) -> None:
+        """Mark the line incomplete (a write-through failed), so readers rebuild it."""
+        await self._redis.delete(f"{_prefix(queue_id)}:ready")

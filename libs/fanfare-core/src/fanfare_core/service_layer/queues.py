@@ -1,0 +1,461 @@
+"""Consumers in queues: enter, leave, status, and the storefront server's admit, complete,
+deny and validate.
+
+PostgreSQL records every change (with its event, through the outbox) before the answer;
+Redis holds the waiting line that status polls read; the line is rebuilt from PostgreSQL
+whenever Redis has lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.queue_line import LineState, QueueLine
+from fanfare_core.auth.tokens import InvalidToken, TokenClaims, TokenService
+from fanfare_core.clock import Clock
+from fanfare_core.domain.distributions import Distribution, Kind
+from fanfare_core.domain.errors import NotFound
+from fanfare_core.domain.queues import (
+    NOT_IN_QUEUE,
+    QUEUE_NOT_FOUND,
+    DenyReason,
+    EntryStatus,
+    QueueEntry,
+    QueueFull,
+    check_open,
+    session_length,
+)
+from fanfare_core.domain.timing import format_instant
+from fanfare_core.ids import new_id
+from fanfare_core.logs import get_logger
+
+log = get_logger(__name__)
+Pool = AsyncConnectionPool[AsyncConnection]
+ADMISSION = "admission"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerState:
+    """``QueueConsumerState`` of the spec."""
+
+    queue_id: str
+    consumer_id: str
+    status: str
+    position: int | None
+    entered_at: str
+    admitted_at: str | None
+    admission_token: str | None
+    deny_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """What the directory knows of a queue: its settings and its sequence's order limit."""
+
+    queue: Distribution
+    order_limit: int | None
+
+
+class QueueDirectory:
+    """Queues by id, cached briefly in the process: hot routes must not query PostgreSQL.
+
+    Entries live ``ttl_seconds``; :meth:`forget` drops one at once (the consumer API calls it
+    when a ``distribution.updated`` event arrives). Time rules compare the cached
+    ``openAt``/``closeAt`` with the clock, so a stale status never opens a queue early.
+    """
+
+    def __init__(self, pool: Pool, ttl_seconds: float = 2.0) -> None:
+        self._pool = pool
+        self._ttl = ttl_seconds
+        self._cache: dict[tuple[str, str], tuple[float, QueueInfo | None]] = {}
+
+    async def get(self, organization_id: str, queue_id: str) -> QueueInfo:
+        key = (organization_id, queue_id)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            info = cached[1]
+        else:
+            info = await self._load(organization_id, queue_id)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), info)
+        if info is None:
+            raise NotFound(QUEUE_NOT_FOUND)
+        return info
+
+    def forget(self, queue_id: str) -> None:
+        for key in [k for k in self._cache if k[1] == queue_id]:
+            del self._cache[key]
+
+    async def _load(self, organization_id: str, queue_id: str) -> QueueInfo | None:
+        async with UnitOfWork(self._pool) as uow:
+            queue = await uow.distributions.get(organization_id, Kind.QUEUE, queue_id)
+            if queue is None:
+                return None
+            sequence = await uow.catalog.sequence(organization_id, queue.sequence_id)
+        return QueueInfo(queue, sequence.order_limit if sequence else None)
+
+
+def confirmation_code(token_id: str) -> str:
+    """A short code support staff can match to an admission (derived from its token id)."""
+    digest = hashlib.sha256(token_id.encode()).digest()
+    return base64.b32encode(digest).decode()[:9]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """``true`` of the spec when ``valid``; otherwise the error object's fields."""
+
+    valid: bool
+    error: str | None = None
+    message: str | None = None
+    code: str | None = None
+    confirmation_code: str | None = None
+
+
+class QueueService:
+    """The use cases of consumers in queues."""
+
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        line: QueueLine,
+        directory: QueueDirectory,
+        tokens: Callable[[], TokenService],
+        clock: Clock,
+    ) -> None:
+        self._pool = pool
+        self._line = line
+        self.directory = directory
+        self._tokens = tokens
+        self._clock = clock
+        self._rebuilding: set[str] = set()
+
+    # -- consumers ---------------------------------------------------------------------
+
+    async def enter(
+        self, organization_id: str, queue_id: str, consumer_id: str, fingerprint_hash: str | None
+    ) -> ConsumerState:
+        """Take a place at the back of the line, or keep the one already held."""
+        info = await self.directory.get(organization_id, queue_id)
+        queue = info.queue
+        now = self._clock.now()
+        check_open(queue, now)
+        async with UnitOfWork(self._pool) as uow:
+            entries = uow.queue_entries
+            entry = await entries.get_for_update(queue_id, consumer_id)
+            if entry is not None and entry.holds_place(now):
+                return await self._state(entry)
+            sticky_denial = (
+                entry is not None
+                and entry.status is EntryStatus.DENIED
+                and entry.deny_reason != DenyReason.ORDER_LIMIT_EXCEEDED
+            )
+            if sticky_denial and entry is not None:
+                return await self._state(entry)
+            if info.order_limit is not None and (
+                await entries.completed_in_sequence(consumer_id, queue.sequence_id)
+                >= info.order_limit
+            ):
+                entry = entry or QueueEntry.first_entry(
+                    queue=queue, consumer_id=consumer_id, arrival=0,
+                    fingerprint_hash=fingerprint_hash, now=now,
+                )  # fmt: skip
+                entry.events.clear()  # denied at the door: the consumer never entered
+                entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
+            else:
+                await self._take_place(uow, queue, now)
+                arrival = await entries.next_arrival()
+                if entry is None:
+                    entry = QueueEntry.first_entry(
+                        queue=queue, consumer_id=consumer_id, arrival=arrival,
+                        fingerprint_hash=fingerprint_hash, now=now,
+                    )  # fmt: skip
+                else:
+                    entry.enter_again(arrival, fingerprint_hash, now)
+            await entries.save(entry)
+            await uow.commit()
+        await self._write_through(entry)
+        return await self._state(entry)
+
+    async def leave(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
+        await self.directory.get(organization_id, queue_id)
+        return await self._change(queue_id, consumer_id, lambda entry, now: entry.leave(now))
+
+    async def status(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
+        """The consumer's state: one Redis round trip while the line is complete."""
+        await self.directory.get(organization_id, queue_id)
+        read = await self._line.read(queue_id, consumer_id)
+        if read.state is not None:
+            return _from_line(queue_id, consumer_id, read.state)
+        if not read.ready:
+            self._rebuild_soon(queue_id)
+        async with UnitOfWork(self._pool) as uow:
+            entry = await uow.queue_entries.get(queue_id, consumer_id)
+        if entry is None:
+            raise NotFound(NOT_IN_QUEUE)
+        if read.ready:
+            # Redis missed a committed change (its write-through failed): rebuild.
+            await self._line.forget(queue_id)
+            self._rebuild_soon(queue_id)
+        return await self._state(entry, from_database=True)
+
+    # -- storefront server --------------------------------------------------------------
+
+    async def admit(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
+        """Admit a queued consumer now with a signed admission token (server-side)."""
+        info = await self.directory.get(organization_id, queue_id)
+        queue = info.queue
+
+        def admit(entry: QueueEntry, now: datetime) -> None:
+            if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
+                return
+            expires_at = now + session_length(queue)
+            token_id, token = self._admission_token(entry, expires_at, now)
+            entry.admit(token_id, token, expires_at, now)
+
+        return await self._change(queue_id, consumer_id, admit)
+
+    async def complete(
+        self, organization_id: str, queue_id: str, consumer_id: str
+    ) -> tuple[ConsumerState, str | None]:
+        await self.directory.get(organization_id, queue_id)
+        state = await self._change(queue_id, consumer_id, lambda e, now: e.complete(now))
+        async with UnitOfWork(self._pool) as uow:
+            entry = await uow.queue_entries.get(queue_id, consumer_id)
+        completed_at = entry.completed_at if entry else None
+        return state, None if completed_at is None else format_instant(completed_at)
+
+    async def deny(
+        self, organization_id: str, queue_id: str, consumer_id: str, reason: DenyReason
+    ) -> ConsumerState:
+        await self.directory.get(organization_id, queue_id)
+        return await self._change(queue_id, consumer_id, lambda e, now: e.deny(reason, now))
+
+    async def validate(
+        self,
+        organization_id: str,
+        queue_id: str,
+        consumer_id: str,
+        token: str,
+        fingerprint_hash: str | None,
+    ) -> ValidationResult:
+        """Whether ``token`` is a live admission of ``consumer_id`` to this queue, presented
+        from the device that entered (when the storefront tells which device it sees)."""
+        await self.directory.get(organization_id, queue_id)
+        now = self._clock.now()
+        try:
+            claims = self._tokens().verify(token, audience=queue_id, token_type=ADMISSION, now=now)
+        except InvalidToken as error:
+            if error.reason == "expired":
+                return _invalid("TOKEN_EXPIRED", "TK001", "This admission has expired.")
+            return _invalid("INVALID_TOKEN", "TK002", "This is not a valid admission token.")
+        async with UnitOfWork(self._pool) as uow:
+            entry = await uow.queue_entries.get(queue_id, consumer_id)
+        return _judge_admission(claims, consumer_id, entry, fingerprint_hash)
+
+    async def holding(self, organization_id: str, queue_id: str) -> tuple[QueueInfo, int]:
+        """The queue and how many consumers hold a place (QUEUED or admitted, live)."""
+        info = await self.directory.get(organization_id, queue_id)
+        now = self._clock.now()
+        ready, count = await self._line.counts(queue_id, now)
+        if not ready:
+            self._rebuild_soon(queue_id)
+            async with UnitOfWork(self._pool) as uow:
+                count = await uow.queue_entries.holding(queue_id, now)
+        return info, count
+
+    async def expire_admissions(self, queue: Distribution) -> int:
+        """Free the places of admissions whose session ran out; return how many."""
+        now = self._clock.now()
+        async with UnitOfWork(self._pool) as uow:
+            expired = await uow.queue_entries.expired_admissions(queue.id, now)
+            for entry in expired:
+                entry.expire(now)
+                await uow.queue_entries.save(entry)
+            if expired:
+                await uow.queue_entries.free_places(queue.id, len(expired))
+            await uow.commit()
+        for entry in expired:
+            await self._write_through(entry)
+        return len(expired)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _take_place(self, uow: UnitOfWork, queue: Distribution, now: datetime) -> None:
+        capacity = queue.max_capacity
+        entries = uow.queue_entries
+        if capacity is None:
+            await entries.count_place(queue.id)
+            return
+        if await entries.take_place(queue.id, capacity, now):
+            return
+        # Full: sessions that ran out still count until freed; free them and look again.
+        for entry in await entries.expired_admissions(queue.id, now):
+            entry.expire(now)
+            await entries.save(entry)
+            await entries.free_places(queue.id)
+        if not await entries.take_place(queue.id, capacity, now):
+            raise QueueFull(
+                retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1)))
+            )
+
+    async def _change(
+        self,
+        queue_id: str,
+        consumer_id: str,
+        change: Callable[[QueueEntry, datetime], None],
+    ) -> ConsumerState:
+        now = self._clock.now()
+        async with UnitOfWork(self._pool) as uow:
+            entry = await uow.queue_entries.get_for_update(queue_id, consumer_id)
+            if entry is None:
+                raise NotFound(NOT_IN_QUEUE)
+            held_before = entry.holds_place(now)
+            before = len(entry.events)
+            change(entry, now)
+            if len(entry.events) == before:
+                return await self._state(entry)  # nothing changed (idempotent repeat)
+            await uow.queue_entries.save(entry)
+            if held_before and not entry.holds_place(now):
+                await uow.queue_entries.free_places(queue_id)
+            await uow.commit()
+        await self._write_through(entry)
+        return await self._state(entry)
+
+    def _admission_token(
+        self, entry: QueueEntry, expires_at: datetime, now: datetime
+    ) -> tuple[str, str]:
+        token_id = new_id("adm")
+        extra: dict[str, object] = {}
+        if entry.fingerprint_hash is not None:
+            extra["fph"] = entry.fingerprint_hash
+        token = self._tokens().issue(
+            subject=entry.consumer_id,
+            audience=entry.queue_id,
+            token_type=ADMISSION,
+            now=now,
+            lifetime=expires_at - now,
+            extra=extra,
+            token_id=token_id,
+        )
+        return token_id, token
+
+    async def _write_through(self, entry: QueueEntry) -> None:
+        """Copy a committed entry to Redis; if that fails, make readers rebuild the line."""
+        try:
+            await self._line.write([entry])
+        except Exception as error:  # the change is committed; Redis can wait
+            log.warning("queue line write-through failed", queue=entry.queue_id, error=repr(error))
+            try:
+                await self._line.forget(entry.queue_id)
+            except Exception:
+                log.warning("queue line could not be marked stale", queue=entry.queue_id)
+
+    async def _state(self, entry: QueueEntry, *, from_database: bool = False) -> ConsumerState:
+        position = None
+        if entry.status is EntryStatus.QUEUED:
+            read = (
+                None if from_database else await self._line.read(entry.queue_id, entry.consumer_id)
+            )
+            if read is not None and read.ready and read.state is not None:
+                position = read.state.position
+            else:
+                async with UnitOfWork(self._pool) as uow:
+                    position = await uow.queue_entries.position(entry)
+        return ConsumerState(
+            queue_id=entry.queue_id,
+            consumer_id=entry.consumer_id,
+            status=entry.status.value,
+            position=position
+            if entry.status is EntryStatus.QUEUED
+            else (0 if entry.status is EntryStatus.ADMITTED else None),
+            entered_at=format_instant(entry.entered_at),
+            admitted_at=None if entry.admitted_at is None else format_instant(entry.admitted_at),
+            admission_token=entry.admission_token,
+            deny_reason=entry.deny_reason,
+        )
+
+    def _rebuild_soon(self, queue_id: str) -> None:
+        if queue_id in self._rebuilding:
+            return
+        self._rebuilding.add(queue_id)
+        task = asyncio.create_task(self._rebuild(queue_id))
+        task.add_done_callback(lambda _: self._rebuilding.discard(queue_id))
+
+    async def _rebuild(self, queue_id: str) -> None:
+        try:
+            async with UnitOfWork(self._pool) as uow:
+                done = await self._line.rebuild(queue_id, _entries(uow, queue_id))
+            log.info("queue line rebuilt", queue=queue_id, done=done)
+        except Exception as error:  # readers fall back to PostgreSQL meanwhile
+            log.warning("queue line rebuild failed", queue=queue_id, error=repr(error))
+
+    async def rebuild(self, queue_id: str) -> bool:
+        """Rebuild one queue's line now (tests and operators)."""
+        async with UnitOfWork(self._pool) as uow:
+            return await self._line.rebuild(queue_id, _entries(uow, queue_id))
+
+
+async def _entries(uow: UnitOfWork, queue_id: str) -> AsyncIterator[QueueEntry]:
+    async for entry in uow.queue_entries.all_of_queue(queue_id):
+        yield entry
+
+
+def _judge_admission(
+    claims: TokenClaims, consumer_id: str, entry: QueueEntry | None, fingerprint_hash: str | None
+) -> ValidationResult:
+    """The verdict on a genuine admission token, given the entry it should belong to."""
+    if claims.subject != consumer_id:
+        return _invalid("CONSUMER_MISMATCH", "TK005", "This admission belongs to another consumer.")
+    if entry is not None and entry.status is EntryStatus.COMPLETED:
+        return _invalid("ADMISSION_COMPLETED", "TK004", "This admission was already used.")
+    if entry is None or entry.admission_token_id != claims.token_id:
+        return _invalid("TOKEN_REVOKED", "TK003", "This admission is no longer valid.")
+    if (
+        fingerprint_hash is not None
+        and claims.fingerprint_hash is not None
+        and fingerprint_hash != claims.fingerprint_hash
+    ):
+        return ValidationResult(
+            valid=False,
+            error="DEVICE_MISMATCH",
+            message=(
+                "This access token can only be used on the device that originally "
+                "entered the queue."
+            ),
+            code="FP002",
+            confirmation_code=confirmation_code(claims.token_id),
+        )
+    return ValidationResult(valid=True)
+
+
+def _invalid(error: str, code: str, message: str) -> ValidationResult:
+    return ValidationResult(valid=False, error=error, message=message, code=code)
+
+
+def _from_line(queue_id: str, consumer_id: str, state: LineState) -> ConsumerState:
+    admitted = state.status is EntryStatus.ADMITTED
+    return ConsumerState(
+        queue_id=queue_id,
+        consumer_id=consumer_id,
+        status=state.status.value,
+        position=state.position
+        if state.status is EntryStatus.QUEUED
+        else (0 if admitted else None),
+        entered_at=state.entered_at,
+        admitted_at=state.admitted_at,
+        admission_token=state.admission_token,
+        deny_reason=state.deny_reason,
+    )

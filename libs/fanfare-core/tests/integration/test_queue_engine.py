@@ -1,0 +1,174 @@
+"""The queue engine against real PostgreSQL and Redis: exact FIFO, capacity, rebuilds."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.queue_line import QueueLine
+from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
+from fanfare_core.auth.tokens import TokenService
+from fanfare_core.clock import SystemClock
+from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.domain.errors import NotFound
+from fanfare_core.domain.queues import DenyReason, QueueClosed, QueueFull, QueueNotOpenYet
+from fanfare_core.ids import new_id
+from fanfare_core.service_layer import catalog
+from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.service_layer.queues import QueueDirectory, QueueService
+
+TOKENS = TokenService(KeyRing((new_signing_key(datetime.now(UTC)),)), "fanfare")
+
+
+@pytest.fixture
+async def redis(settings) -> AsyncIterator[aioredis.Redis]:  # type: ignore[no-untyped-def]
+    client = aioredis.Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def service(pool, redis) -> QueueService:  # type: ignore[no-untyped-def]
+    return QueueService(
+        pool=pool,
+        line=QueueLine(redis),
+        directory=QueueDirectory(pool, ttl_seconds=0),
+        tokens=lambda: TOKENS,
+        clock=SystemClock(),
+    )
+
+
+async def open_queue(pool, tenant, **changes: object) -> str:  # type: ignore[no-untyped-def]
+    queue = await create_distribution(
+        UnitOfWork(pool),
+        SystemClock(),
+        tenant.principal,
+        Kind.QUEUE,
+        sequence_id=changes.pop("sequence_id", tenant.sequence_id),  # type: ignore[arg-type]
+        changes=DistributionChanges(open_at="2020-01-01T00:00:00Z", **changes),  # type: ignore[arg-type]
+    )
+    return queue.id
+
+
+def consumers(count: int) -> list[str]:
+    return [new_id("cons") for _ in range(count)]
+
+
+async def test_positions_are_exact_and_fifo(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    people = consumers(5)
+    for expected, person in enumerate(people, start=1):
+        assert (await service.enter(org, queue, person, None)).position == expected
+    # Entering again keeps the place.
+    assert (await service.enter(org, queue, people[2], None)).position == 3
+    # Someone ahead leaves: everyone behind moves up.
+    left = await service.leave(org, queue, people[1])
+    assert (left.status, left.position) == ("LEFT", None)
+    assert [(await service.status(org, queue, p)).position for p in people[2:]] == [2, 3, 4]
+    # Leaving and entering again goes to the back.
+    assert (await service.enter(org, queue, people[1], None)).position == 5
+    # Admission removes one from the line and issues a token bound to the queue.
+    admitted = await service.admit(org, queue, people[0])
+    assert (admitted.status, admitted.position) == ("ADMITTED", 0)
+    assert admitted.admission_token is not None
+    claims = TOKENS.verify(
+        admitted.admission_token, audience=queue, token_type="admission", now=datetime.now(UTC)
+    )
+    assert claims.subject == people[0]
+    assert (await service.status(org, queue, people[2])).position == 1
+    with pytest.raises(NotFound, match="Consumer not in queue"):
+        await service.leave(org, queue, consumers(1)[0])
+
+
+async def test_time_rules_hold_without_the_scheduler(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    future = await create_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.QUEUE,
+        sequence_id=tenant.sequence_id,
+        changes=DistributionChanges(open_at="2099-01-01T00:00:00Z"),
+    )  # fmt: skip
+    with pytest.raises(QueueNotOpenYet) as not_yet:
+        await service.enter(org, future.id, consumers(1)[0], None)
+    assert not_yet.value.opens_at == datetime(2099, 1, 1, tzinfo=UTC)
+    closed = await open_queue(pool, tenant, close_at="2021-01-01T00:00:00Z")
+    with pytest.raises(QueueClosed):
+        await service.enter(org, closed, consumers(1)[0], None)
+    with pytest.raises(NotFound, match="Queue not found"):
+        await service.enter("org_other", closed, consumers(1)[0], None)
+
+
+async def test_capacity_is_never_exceeded_under_concurrency(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant, max_capacity=20)
+    people = consumers(120)
+
+    async def attempt(person: str) -> str | None:
+        try:
+            return (await service.enter(org, queue, person, None)).consumer_id
+        except QueueFull:
+            return None
+
+    admitted = [p for p in await asyncio.gather(*(attempt(p) for p in people)) if p]
+    assert len(admitted) == 20
+    positions = sorted([(await service.status(org, queue, p)).position or 0 for p in admitted])
+    assert positions == list(range(1, 21))
+    # A place frees when someone leaves.
+    await service.leave(org, queue, admitted[0])
+    assert (await service.enter(org, queue, people[-1], None)).position == 20
+
+
+async def test_order_limit_denies_at_the_door(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    limited = await catalog.create_sequence(
+        UnitOfWork(pool), SystemClock(), tenant.principal,
+        experience_id=tenant.experience_id, name="One each", order_limit=1,
+    )  # fmt: skip
+    first = await open_queue(pool, tenant, sequence_id=limited.id)
+    second = await open_queue(pool, tenant, sequence_id=limited.id)
+    buyer = consumers(1)[0]
+    await service.enter(org, first, buyer, None)
+    await service.admit(org, first, buyer)
+    await service.complete(org, first, buyer)
+    denied = await service.enter(org, second, buyer, None)
+    assert (denied.status, denied.deny_reason, denied.position) == (
+        "DENIED", "ORDER_LIMIT_EXCEEDED", None,
+    )  # fmt: skip
+    # A fraud denial sticks; entering again does not undo it.
+    other = consumers(1)[0]
+    await service.enter(org, second, other, None)
+    await service.deny(org, second, other, DenyReason.FRAUD_DETECTED)
+    assert (await service.enter(org, second, other, None)).deny_reason == "FRAUD_DETECTED"
+
+
+async def test_the_line_is_rebuilt_from_postgres_after_redis_loses_it(
+    service, pool, tenant, redis
+) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    people = consumers(30)
+    for person in people:
+        await service.enter(org, queue, person, None)
+    await service.leave(org, queue, people[4])
+    await service.admit(org, queue, people[0])
+    expected = {p: await service.status(org, queue, p) for p in people}
+    keys = [key async for key in redis.scan_iter(match=f"fq:{{{queue}}}:*")]
+    await redis.delete(*keys)
+    # Answers come from PostgreSQL at once, and the line is rebuilt behind them.
+    assert {p: await service.status(org, queue, p) for p in people} == expected
+    async def rebuilt() -> None:
+        while not await redis.exists(f"fq:{{{queue}}}:ready"):  # noqa: ASYNC110 - polls Redis
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(rebuilt(), timeout=10)
+    line = QueueLine(redis)
+    for person in people:
+        read = await line.read(queue, person)
+        assert read.ready
+        assert read.state is not None
+        assert read.state.position == expected[person].position
+    assert {p: await service.status(org, queue, p) for p in people} == expected
+    assert (await service.enter(org, queue, consumers(1)[0], None)).position == 29
