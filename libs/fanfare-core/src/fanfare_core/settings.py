@@ -37,6 +37,9 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     default_time_zone: str = "UTC"
     default_currency: str = "USD"
+    enter_limit_per_consumer: int = 30
+    enter_limit_per_address: int = 600
+    queue_cache_seconds: float = 2.0
 
     def require_infrastructure(self) -> None:
         """Raise :class:`SettingsError` unless the three server URLs are configured."""

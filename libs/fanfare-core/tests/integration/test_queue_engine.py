@@ -159,6 +159,7 @@ async def test_the_line_is_rebuilt_from_postgres_after_redis_loses_it(
     await redis.delete(*keys)
     # Answers come from PostgreSQL at once, and the line is rebuilt behind them.
     assert {p: await service.status(org, queue, p) for p in people} == expected
+
     async def rebuilt() -> None:
         while not await redis.exists(f"fq:{{{queue}}}:ready"):  # noqa: ASYNC110 - polls Redis
             await asyncio.sleep(0.02)

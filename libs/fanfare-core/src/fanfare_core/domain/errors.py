@@ -44,6 +44,14 @@ class Unauthenticated(DomainError):
         super().__init__(message)
 
 
+class TooManyRequests(DomainError):
+    """A rate limit was reached (429); ``retry_after_seconds`` says when to come back."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many requests")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ErrorCollector:
     """Collects field errors so one response can list every problem at once."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from fanfare_core.domain.distributions import CLOSED_STATUSES, Distribution, Status
+from fanfare_core.domain.distributions import CLOSED_STATUSES, Distribution
 from fanfare_core.domain.errors import Conflict, DomainError, NotFound
 from fanfare_core.domain.events import (
     Event,
@@ -208,10 +208,11 @@ def require_queue(queue: Distribution | None, organization_id: str) -> Distribut
     return queue
 
 
-def consumer_view_status(queue: Distribution) -> str:
-    """What consumers see: PENDING before opening, CLOSED once closed or completed."""
-    if queue.status in (Status.DRAFT, Status.SCHEDULED):
-        return "PENDING"
-    if queue.status in (Status.CLOSED, Status.COMPLETED):
+def effective_status(queue: Distribution, now: datetime) -> str:
+    """What consumers see: PENDING before opening, OPEN, or CLOSED; judged by the queue's
+    own times as well, so it agrees with what entering would answer."""
+    if queue.status in CLOSED_STATUSES or (queue.close_at is not None and now >= queue.close_at):
         return "CLOSED"
-    return queue.status.value
+    if queue.open_at is not None and now >= queue.open_at:
+        return "OPEN"
+    return "PENDING"

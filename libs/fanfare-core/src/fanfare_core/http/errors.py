@@ -21,6 +21,8 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_409_CONFLICT,
+    HTTP_423_LOCKED,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.types import ExceptionHandlersMap
@@ -30,9 +32,12 @@ from fanfare_core.domain.errors import (
     DomainError,
     FieldError,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
+from fanfare_core.domain.queues import QueueFull, QueueNotOpenYet
+from fanfare_core.domain.timing import format_instant
 from fanfare_core.http.strict_body import field_error
 from fanfare_core.logs import get_logger
 
@@ -63,6 +68,9 @@ def error_response(
 
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
+    QueueNotOpenYet: HTTP_423_LOCKED,
+    QueueFull: HTTP_429_TOO_MANY_REQUESTS,
+    TooManyRequests: HTTP_429_TOO_MANY_REQUESTS,
     ValidationFailed: HTTP_400_BAD_REQUEST,
     Unauthenticated: HTTP_401_UNAUTHORIZED,
     NotFound: HTTP_404_NOT_FOUND,
@@ -76,8 +84,18 @@ def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
         HTTP_400_BAD_REQUEST,
     )
     details = exc.details if isinstance(exc, ValidationFailed) else None
-    headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else None
-    return error_response(status, exc.message, details, headers)
+    return error_response(status, exc.message, details, _headers_of(exc, status))
+
+
+def _headers_of(exc: DomainError, status: int) -> dict[str, str] | None:
+    """Headers an error carries: when to retry, how to authenticate."""
+    if status == HTTP_401_UNAUTHORIZED:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, QueueNotOpenYet) and exc.opens_at is not None:
+        return {"Retry-After": format_instant(exc.opens_at)}
+    if isinstance(exc, QueueFull | TooManyRequests):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return None
 
 
 def _field_of(item: dict[str, Any]) -> FieldError:
