@@ -37,6 +37,14 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     default_time_zone: str = "UTC"
     default_currency: str = "USD"
+    token_issuer: str = "fanfare"  # noqa: S105 - the tokens' iss claim, not a secret
+    access_token_seconds: int = 3600
+    refresh_token_seconds: int = 30 * 24 * 3600
+    exchange_code_seconds: int = 120
+    signing_key_refresh_seconds: float = 30.0
+    api_key_cache_seconds: float = 30.0
+    unknown_api_key_cache_seconds: float = 5.0
+    session_revocation_recheck_seconds: float = 30.0
     enter_limit_per_consumer: int = 30
     enter_limit_per_address: int = 600
     queue_cache_seconds: float = 2.0
@@ -70,7 +78,19 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.log_format not in ("json", "console", "auto"):
         raise SettingsError(f"{env_name('log_format')} must be json, console or auto")
+    for name in _POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{env_name(name)} must be positive")
     return settings
+
+
+_POSITIVE = (
+    "access_token_seconds",
+    "refresh_token_seconds",
+    "exchange_code_seconds",
+    "signing_key_refresh_seconds",
+    "session_revocation_recheck_seconds",
+)
 
 
 def _convert(name: str, annotation: object, raw: str) -> object:

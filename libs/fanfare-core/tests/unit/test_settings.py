@@ -28,3 +28,11 @@ def test_a_service_has_its_own_default_port_unless_told_otherwise() -> None:
     assert service_settings("scheduler", 8082, {}).http_port == 8082
     assert service_settings("scheduler", 8082, {"FANFARE_HTTP_PORT": "9"}).http_port == 9
     assert service_settings("scheduler", 8082, {}).service_name == "scheduler"
+
+
+def test_token_lifetimes_are_settings_and_must_be_positive() -> None:
+    settings = load_settings({"FANFARE_ACCESS_TOKEN_SECONDS": "600"})
+    assert (settings.access_token_seconds, settings.refresh_token_seconds) == (600, 2592000)
+    assert (settings.token_issuer, settings.exchange_code_seconds) == ("fanfare", 120)
+    with pytest.raises(SettingsError, match="FANFARE_REFRESH_TOKEN_SECONDS must be positive"):
+        load_settings({"FANFARE_REFRESH_TOKEN_SECONDS": "0"})

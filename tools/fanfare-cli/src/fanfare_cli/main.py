@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from fanfare_cli import admin, dev, docs
+from fanfare_cli import admin, dev, docs, keys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(commands)
     dev.register(commands)
     docs.register(commands)
+    keys.register(commands)
     return parser
 
 

@@ -1,13 +1,14 @@
 """EdDSA JWTs: consumer access tokens now; admission and payment tokens share the shape.
 
-Every token carries ``iss``, ``aud``, ``sub``, ``iat``, ``exp``, ``jti`` and a ``kid``
-header. Verification pins the algorithm to EdDSA (so ``alg: none`` and HS256-with-the-
-public-key forgeries fail), picks the key by ``kid``, and checks issuer, audience, expiry.
+Every token carries ``iss``, ``aud``, ``sub``, ``iat``, ``exp``, ``jti``, ``typ`` and a
+``kid`` header. Verification pins the algorithm to EdDSA (so ``alg: none`` and
+HS256-with-the-public-key forgeries fail), picks the key by ``kid``, and checks issuer,
+audience, type and expiry. Times are judged against the caller's clock (``now``), not the
+machine's, so an injected clock moves token expiry too.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +16,22 @@ from typing import Any
 import jwt
 
 from fanfare_core.auth.signing_keys import KeyRing
+from fanfare_core.domain.consumers import fingerprint_hash
 from fanfare_core.ids import new_id
 
 ALGORITHM = "EdDSA"
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "typ"]
+#: How far ahead of this process's clock another replica's ``iat`` may be.
+CLOCK_SKEW = timedelta(seconds=60)
+
+__all__ = [
+    "ALGORITHM",
+    "InvalidToken",
+    "TokenClaims",
+    "TokenService",
+    "expiry_of",
+    "fingerprint_hash",
+]
 
 
 class InvalidToken(Exception):
@@ -29,9 +42,16 @@ class InvalidToken(Exception):
         self.reason = reason
 
 
-def fingerprint_hash(fingerprint: str) -> str:
-    """What a token stores of a device fingerprint: its SHA-256, never the value itself."""
-    return hashlib.sha256(fingerprint.encode()).hexdigest()
+def expiry_of(now: datetime, lifetime: timedelta) -> datetime:
+    """When a token issued at ``now`` for ``lifetime`` expires (``exp`` has whole seconds)."""
+    return datetime.fromtimestamp(int((now + lifetime).timestamp()), now.tzinfo)
+
+
+def _whole_seconds(claims: dict[str, Any], name: str) -> int:
+    value = claims.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidToken(f"{name} is not a number of seconds")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +64,7 @@ class TokenClaims:
     token_id: str
     fingerprint_hash: str | None
     extra: dict[str, Any]
+    key_id: str = ""  # the ``kid`` that signed it
 
 
 class TokenService:
@@ -65,6 +86,8 @@ class TokenService:
         extra: dict[str, Any] | None = None,
         token_id: str | None = None,
     ) -> str:
+        """A token signed by the ring's current signer. ``fingerprint`` (plain) is stored as
+        its hash in ``fph``; ``extra`` claims never override the standard ones."""
         key = self.ring.signer(now)
         claims: dict[str, Any] = {
             **(extra or {}),
@@ -73,7 +96,7 @@ class TokenService:
             "sub": subject,
             "typ": token_type,
             "iat": int(now.timestamp()),
-            "exp": int((now + lifetime).timestamp()),
+            "exp": int(expiry_of(now, lifetime).timestamp()),
             "jti": token_id or new_id("tok"),
         }
         if fingerprint is not None:
@@ -88,7 +111,8 @@ class TokenService:
             raise InvalidToken("malformed") from error
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm")
-        key = self.ring.verifier(str(header.get("kid", "")), now)
+        kid = header.get("kid")
+        key = self.ring.verifier(kid, now) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken("unknown key")
         try:
@@ -98,23 +122,36 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=self.issuer,
-                options={"require": REQUIRED_CLAIMS},
-                leeway=0,
+                # Times are checked below against ``now``; PyJWT would use the wall clock.
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError as error:
-            raise InvalidToken("expired") from error
         except jwt.PyJWTError as error:
             raise InvalidToken(type(error).__name__) from error
         if claims.get("typ") != token_type:
             raise InvalidToken("token type")
-        known = {*REQUIRED_CLAIMS, "typ", "fph"}
+        issued = _whole_seconds(claims, "iat")
+        expires = _whole_seconds(claims, "exp")
+        if now.timestamp() >= expires:
+            raise InvalidToken("expired")
+        if issued > (now + CLOCK_SKEW).timestamp():
+            raise InvalidToken("issued in the future")
+        fph = claims.get("fph")
+        if fph is not None and not isinstance(fph, str):
+            raise InvalidToken("fph is not a string")
+        known = {*REQUIRED_CLAIMS, "fph"}
         return TokenClaims(
             subject=str(claims["sub"]),
             audience=audience,
             token_type=token_type,
-            issued_at=datetime.fromtimestamp(claims["iat"], now.tzinfo),
-            expires_at=datetime.fromtimestamp(claims["exp"], now.tzinfo),
+            issued_at=datetime.fromtimestamp(issued, now.tzinfo),
+            expires_at=datetime.fromtimestamp(expires, now.tzinfo),
             token_id=str(claims["jti"]),
-            fingerprint_hash=claims.get("fph"),
+            fingerprint_hash=fph,
             extra={k: v for k, v in claims.items() if k not in known},
+            key_id=key.kid,
         )

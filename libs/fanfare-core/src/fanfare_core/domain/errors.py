@@ -52,6 +52,18 @@ class TooManyRequests(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class BadRequest(DomainError):
+    """The request cannot be honoured as sent; ``message`` says why (answered with 400)."""
+
+
+class FingerprintRejected(DomainError):
+    """The ``X-Fingerprint`` presented is malformed or is not the device the session or
+    admission is bound to (answered with 400 and ``X-Fingerprint-Error: true``)."""
+
+    def __init__(self, message: str = "Fingerprint validation failed") -> None:
+        super().__init__(message)
+
+
 class ErrorCollector:
     """Collects field errors so one response can list every problem at once."""
 

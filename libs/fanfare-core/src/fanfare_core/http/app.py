@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, get
@@ -56,9 +56,12 @@ def build_app(
     security_schemes: dict[str, SecurityScheme | Reference],
     dependencies: dict[str, Provide] | None = None,
     on_ready: Callable[[Resources], Any] | None = None,
+    lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[Any]]] = (),
 ) -> Litestar:
     """A Litestar app with Fanfare's error format, request ids, probes and OpenAPI docs
-    (``/docs``, document at ``/docs/openapi.json``). Connections open in the lifespan."""
+    (``/docs``, document at ``/docs/openapi.json``). Connections open in the lifespan;
+    then each of ``lifespans`` is entered in order (``app.state.resources`` is set by then)
+    and left in reverse order before the connections close."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -66,11 +69,14 @@ def build_app(
         resources = await Resources.open(settings)
         resources.start_outbox_relay()
         app.state.resources = resources
-        if on_ready is not None:
-            on_ready(resources)
-        log.info("ready", service=settings.service_name, port=settings.http_port)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for part in lifespans:
+                    await stack.enter_async_context(part(app))
+                if on_ready is not None:
+                    on_ready(resources)
+                log.info("ready", service=settings.service_name, port=settings.http_port)
+                yield
         finally:
             await resources.close()
             log.info("stopped", service=settings.service_name)

@@ -28,9 +28,11 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from fanfare_core.domain.errors import (
+    BadRequest,
     Conflict,
     DomainError,
     FieldError,
+    FingerprintRejected,
     NotFound,
     TooManyRequests,
     Unauthenticated,
@@ -72,6 +74,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     QueueFull: HTTP_429_TOO_MANY_REQUESTS,
     TooManyRequests: HTTP_429_TOO_MANY_REQUESTS,
     ValidationFailed: HTTP_400_BAD_REQUEST,
+    BadRequest: HTTP_400_BAD_REQUEST,
+    FingerprintRejected: HTTP_400_BAD_REQUEST,
     Unauthenticated: HTTP_401_UNAUTHORIZED,
     NotFound: HTTP_404_NOT_FOUND,
     Conflict: HTTP_409_CONFLICT,
@@ -91,6 +95,8 @@ def _headers_of(exc: DomainError, status: int) -> dict[str, str] | None:
     """Headers an error carries: when to retry, how to authenticate."""
     if status == HTTP_401_UNAUTHORIZED:
         return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, FingerprintRejected):
+        return {"X-Fingerprint-Error": "true"}
     if isinstance(exc, QueueNotOpenYet) and exc.opens_at is not None:
         return {"Retry-After": format_instant(exc.opens_at)}
     if isinstance(exc, QueueFull | TooManyRequests):

@@ -221,7 +221,8 @@ class QueueService:
         def admit(entry: QueueEntry, now: datetime) -> None:
             if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
                 return
-            expires_at = now + session_length(queue)
+            # Whole seconds, as the token's ``exp`` says: token and place expire together.
+            expires_at = (now + session_length(queue)).replace(microsecond=0)
             token_id, token = self._admission_token(entry, expires_at, now)
             entry.admit(token_id, token, expires_at, now)
 

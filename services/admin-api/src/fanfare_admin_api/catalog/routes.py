@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import UNSET, UnsetType
 
-from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep
 from fanfare_admin_api.schemas import (
     ListOf,
     Request,
@@ -18,6 +18,7 @@ from fanfare_admin_api.schemas import (
     given_fields,
     view_of,
 )
+from fanfare_core.http.auth import require_secret_key
 from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import catalog as service
 from fanfare_core.service_layer.pagination import DEFAULT_LIMIT, PageRequest

@@ -10,7 +10,7 @@ from litestar import Router, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep
 from fanfare_admin_api.distributions.schemas import (
     Auction,
     CreateAuctionRequest,
@@ -31,6 +31,7 @@ from fanfare_admin_api.schemas import (
 )
 from fanfare_core.domain.distributions import DistributionChanges, Kind, Status, parse_status
 from fanfare_core.domain.errors import FieldError, ValidationFailed
+from fanfare_core.http.auth import require_secret_key
 from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import distributions as service
 from fanfare_core.service_layer.pagination import DEFAULT_LIMIT, PageRequest

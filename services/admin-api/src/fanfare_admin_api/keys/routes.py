@@ -9,10 +9,11 @@ from litestar import Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, UnsetType
 
-from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep, require_secret_key
+from fanfare_admin_api.dependencies import CallerDep, ClockDep, UowDep
 from fanfare_admin_api.schemas import Request, View, view_of
 from fanfare_core.domain.organizations import ApiKey as ApiKeyRecord
 from fanfare_core.domain.organizations import KeyKind, KeyMode
+from fanfare_core.http.auth import require_secret_key
 from fanfare_core.http.strict_body import decode_body
 from fanfare_core.service_layer import organizations as service
 

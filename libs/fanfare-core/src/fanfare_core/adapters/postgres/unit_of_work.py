@@ -9,9 +9,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
 from fanfare_core.adapters.postgres.catalog import CatalogRepository
+from fanfare_core.adapters.postgres.consumers import ConsumerRepository
 from fanfare_core.adapters.postgres.distributions import DistributionRepository
 from fanfare_core.adapters.postgres.organizations import OrganizationRepository
 from fanfare_core.adapters.postgres.queue_entries import QueueEntryRepository
+from fanfare_core.adapters.postgres.signing_keys import SigningKeyRepository
 from fanfare_core.domain.distributions import Distribution
 from fanfare_core.domain.queues import QueueEntry
 
@@ -25,6 +27,8 @@ class UnitOfWork:
     organizations: OrganizationRepository
     catalog: CatalogRepository
     queue_entries: QueueEntryRepository
+    consumers: ConsumerRepository
+    signing_keys: SigningKeyRepository
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
         self._pool = pool
@@ -37,6 +41,8 @@ class UnitOfWork:
         self.organizations = OrganizationRepository(conn)
         self.catalog = CatalogRepository(conn)
         self.queue_entries = QueueEntryRepository(conn)
+        self.consumers = ConsumerRepository(conn)
+        self.signing_keys = SigningKeyRepository(conn)
         return self
 
     async def __aexit__(

@@ -1,0 +1,121 @@
+"""Verifying consumer access tokens on the hot path.
+
+A verified token is remembered in the process (by its SHA-256, until it expires, at most
+``max_entries`` of them), so a status poll neither re-checks the signature nor asks Redis
+each time. Whether its session was logged out is asked of Redis the first time and then
+again every ``recheck_seconds``; logouts made by this process or heard about from another
+replica (NATS) take effect at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from fanfare_core.adapters.revoked_sessions import RevokedSessions
+from fanfare_core.auth.tokens import InvalidToken
+from fanfare_core.clock import Clock
+from fanfare_core.domain.consumers import ACCESS_TOKEN_TYPE, INVALID_ACCESS_TOKEN, digest
+from fanfare_core.domain.errors import Unauthenticated
+from fanfare_core.logs import get_logger
+from fanfare_core.service_layer.signing_keys import KeyRingLoader
+from fanfare_core.ttl_cache import TtlCache
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """What a valid access token says."""
+
+    organization_id: str
+    consumer_id: str
+    session_id: str
+    fingerprint_hash: str | None
+    expires_at: datetime
+    kid: str
+
+
+@dataclass(slots=True)
+class _Verified:
+    grant: AccessGrant
+    checked_at: float  # when Redis last said the session was not revoked (monotonic)
+
+
+class AccessTokenVerifier:
+    """Turns ``Authorization: Bearer`` tokens into :class:`AccessGrant`, or
+    ``401 Invalid access token``."""
+
+    def __init__(
+        self,
+        *,
+        keys: KeyRingLoader,
+        revoked: RevokedSessions,
+        clock: Clock,
+        recheck_seconds: float,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._keys = keys
+        self._revoked = revoked
+        self._clock = clock
+        self._recheck_seconds = recheck_seconds
+        self._verified: TtlCache[str, _Verified] = TtlCache(max_entries)
+
+    async def verify(self, organization_id: str, token: str) -> AccessGrant:
+        """The grant of a live access token issued for ``organization_id``."""
+        key = digest(token)
+        now = self._clock.now()
+        cached = self._verified.get(key)
+        if cached is not None and self._still_good(cached.grant, organization_id, now):
+            if self._revoked.known_revoked(cached.grant.session_id):
+                raise self._refused(key, "session revoked")
+            if time.monotonic() - cached.checked_at < self._recheck_seconds:
+                return cached.grant
+            if await self._revoked.is_revoked(cached.grant.session_id):
+                raise self._refused(key, "session revoked")
+            cached.checked_at = time.monotonic()
+            return cached.grant
+        grant = await self._verify_signed(organization_id, token)
+        if await self._revoked.is_revoked(grant.session_id):
+            raise self._refused(key, "session revoked")
+        self._verified.put(
+            key, _Verified(grant, time.monotonic()), (grant.expires_at - now).total_seconds()
+        )
+        return grant
+
+    def forget(self, token: str) -> None:
+        self._verified.discard(digest(token))
+
+    def _still_good(self, grant: AccessGrant, organization_id: str, now: datetime) -> bool:
+        # A retired key (an emergency rotation) must end cached tokens too.
+        return (
+            grant.organization_id == organization_id
+            and now < grant.expires_at
+            and self._keys.current().ring.verifier(grant.kid, now) is not None
+        )
+
+    async def _verify_signed(self, organization_id: str, token: str) -> AccessGrant:
+        try:
+            claims = await self._keys.verify(
+                token, audience=organization_id, token_type=ACCESS_TOKEN_TYPE
+            )
+        except InvalidToken as error:
+            raise self._refused(None, error.reason) from error
+        session_id = claims.extra.get("sid")
+        if not isinstance(session_id, str):
+            raise self._refused(None, "no session")
+        return AccessGrant(
+            organization_id=organization_id,
+            consumer_id=claims.subject,
+            session_id=session_id,
+            fingerprint_hash=claims.fingerprint_hash,
+            expires_at=claims.expires_at,
+            kid=claims.key_id,
+        )
+
+    def _refused(self, key: str | None, reason: str) -> Unauthenticated:
+        if key is not None:
+            self._verified.discard(key)
+        log.info("access token refused", reason=reason)
+        return Unauthenticated(INVALID_ACCESS_TOKEN)

@@ -1,0 +1,49 @@
+"""What the queue routes need while the app runs: the queue service, enter limits, and a
+subscription that drops cached queues the moment an admin changes them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from nats.aio.msg import Msg
+
+from fanfare_consumer_api.limits import EnterLimits
+from fanfare_core.adapters.redis.queue_line import QueueLine
+from fanfare_core.events.catalogue import EVENTS_PREFIX
+from fanfare_core.events.envelope import decode_envelope
+from fanfare_core.runtime import Resources
+from fanfare_core.service_layer.queues import QueueDirectory, QueueService
+
+
+@asynccontextmanager
+async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
+    resources: Resources = app.state.resources
+    settings = resources.settings
+    directory = QueueDirectory(resources.pool, ttl_seconds=settings.queue_cache_seconds)
+    app.state.queues = QueueService(
+        pool=resources.pool,
+        line=QueueLine(resources.redis),
+        directory=directory,
+        tokens=app.state.key_ring.current,
+        clock=app.state.clock,
+    )
+    app.state.enter_limits = EnterLimits(
+        resources.redis,
+        per_consumer=settings.enter_limit_per_consumer,
+        per_address=settings.enter_limit_per_address,
+    )
+
+    async def forget_changed(message: Msg) -> None:
+        distribution_id = decode_envelope(message.data).data.get("distributionId")
+        if isinstance(distribution_id, str):
+            directory.forget(distribution_id)
+
+    subscription = await resources.nats.subscribe(
+        f"{EVENTS_PREFIX}.*.*.distribution.updated", cb=forget_changed
+    )
+    try:
+        yield
+    finally:
+        await subscription.unsubscribe()

@@ -1,0 +1,1 @@
+"""Consumer sessions: guest sign-in, external identities, refresh, logout, the JWKS."""

@@ -1,0 +1,110 @@
+"""Under load and through restarts: exact FIFO positions, the capacity cap, no lost entry."""
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from fanfare_core.settings import Settings
+from fanfare_devstack.processes import ServiceProcess
+from fanfare_testing import Tenant, start_service
+
+from .queue_support import Shopper, enter, make_queue, new_shopper, status
+
+
+async def shoppers(browser: httpx.AsyncClient, count: int) -> list[Shopper]:
+    return list(await asyncio.gather(*(new_shopper(browser) for _ in range(count))))
+
+
+async def arrival_order(pool, queue: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT consumer_id FROM queue_entries WHERE queue_id = %s AND status = 'QUEUED'"
+            " ORDER BY arrival",
+            (queue,),
+        )
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def test_hundreds_of_concurrent_enters_and_leaves_keep_exact_fifo(
+    browser, pool, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    queue = await make_queue(pool, tenant)
+    crowd = await shoppers(browser, 300)
+    responses = await asyncio.gather(*(enter(browser, queue, s) for s in crowd))
+    assert [r.status_code for r in responses] == [200] * 300
+    assert sorted(r.json()["position"] for r in responses) == list(range(1, 301))
+    # Some leave while others arrive.
+    leaving = random.Random(7).sample(crowd, 60)
+    late = await shoppers(browser, 60)
+    await asyncio.gather(
+        *(browser.post(f"/api/v1/queues/{queue}/leave", headers=s.headers()) for s in leaving),
+        *(enter(browser, queue, s) for s in late),
+    )
+    order = await arrival_order(pool, queue)
+    assert len(order) == 300  # every acknowledged entry is recorded, none lost
+    polled = await asyncio.gather(
+        *(status(browser, queue, s) for s in [*crowd, *late] if s not in leaving)
+    )
+    positions = {r.json()["consumerId"]: r.json()["position"] for r in polled}
+    assert [positions[consumer] for consumer in order] == list(range(1, 301))
+
+
+async def test_the_capacity_cap_holds_under_a_rush(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    queue = await make_queue(pool, tenant, max_capacity=50)
+    crowd = await shoppers(browser, 200)
+    responses = await asyncio.gather(*(enter(browser, queue, s) for s in crowd))
+    accepted = [r.json()["consumerId"] for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(accepted) == 50
+    assert {(r.status_code, r.json()["error"]) for r in refused} == {(429, "Queue is full")}
+    assert sorted(await arrival_order(pool, queue)) == sorted(accepted)
+    view = (await browser.get(f"/api/v1/queues/{queue}")).json()
+    assert (view["capacity"], view["consumerCount"]) == (50, 50)
+
+
+@pytest.fixture
+def private_consumer_api(settings: Settings, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A consumer API of this test's own, with a tight per-address limit on entering."""
+    process = start_service(
+        "consumer-api", settings, tmp_path, {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "5"}
+    )
+    yield process
+    process.stop()
+
+
+async def test_entries_survive_a_restart_and_a_redis_flush(
+    private_consumer_api: ServiceProcess, settings: Settings, pool, tenant: Tenant
+) -> None:  # type: ignore[no-untyped-def]
+    queue = await make_queue(pool, tenant)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    # The address counter is shared by every replica: clear what earlier tests counted.
+    await redis.delete("rl:enter:a:127.0.0.1")
+    url = private_consumer_api.spec.url
+    headers = {"X-Publishable-Key": tenant.publishable_key}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as browser:
+        crowd = await shoppers(browser, 5)
+        for shopper in crowd:
+            assert (await enter(browser, queue, shopper)).status_code == 200
+        before = [(await status(browser, queue, s)).json() for s in crowd]
+    private_consumer_api.stop()
+    await redis.flushdb()
+    await redis.aclose()
+    private_consumer_api.start()
+    private_consumer_api.wait_ready()
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as browser:
+        after = [(await status(browser, queue, s)).json() for s in crowd]
+        assert after == before
+        assert [a["position"] for a in after] == [1, 2, 3, 4, 5]
+        # The flush also emptied the rate-limit counters: five more enters pass...
+        for position in range(6, 11):
+            newcomer = await new_shopper(browser)
+            assert (await enter(browser, queue, newcomer)).json()["position"] == position
+        # ...and the per-address limit (5 a minute here) refuses the sixth.
+        refused = await enter(browser, queue, await new_shopper(browser))
+        assert (refused.status_code, refused.json()) == (429, {"error": "Too many requests"})
+        assert int(refused.headers["Retry-After"]) >= 1
