@@ -47,7 +47,7 @@ class Settings:
     session_revocation_recheck_seconds: float = 30.0
     enter_limit_per_consumer: int = 30
     enter_limit_per_address: int = 600
-    queue_cache_seconds: float = 2.0
+    queue_cache_seconds: float = 30.0
 
     def require_infrastructure(self) -> None:
         """Raise :class:`SettingsError` unless the three server URLs are configured."""

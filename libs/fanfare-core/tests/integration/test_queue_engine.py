@@ -175,3 +175,44 @@ async def test_the_line_is_rebuilt_from_postgres_after_redis_loses_it(
             assert read.state.position == expected[person].position
     assert {p: await service.status(org, queue, p) for p in people} == expected
     assert (await service.enter(org, queue, consumers(1)[0], None)).position == 29
+
+
+class NoDatabase:
+    """Stands in for the pool: any use fails the test."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the status poll used the database ({name})")
+
+
+async def command_count(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
+    pool, tenant, private_valkey
+) -> None:  # type: ignore[no-untyped-def]
+    redis = aioredis.Redis.from_url(private_valkey.url)  # nothing else talks to this one
+    service = QueueService(
+        pool=pool,
+        line=QueueLine(redis),
+        directory=QueueDirectory(pool, ttl_seconds=60),
+        tokens=lambda: TOKENS,
+        clock=SystemClock(),
+    )
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    people = consumers(3)
+    for person in people:
+        await service.enter(org, queue, person, None)
+    await service.rebuild(queue)
+    await service.status(org, queue, people[0])  # warms the queue directory
+    service._pool = NoDatabase()  # type: ignore[assignment]
+    service.directory._pool = NoDatabase()  # type: ignore[assignment]
+    before = await command_count(redis)
+    states = [await service.status(org, queue, p) for p in people]
+    after = await command_count(redis)
+    assert [s.position for s in states] == [1, 2, 3]
+    # HGETALL + ZRANK + EXISTS, pipelined: three commands, one round trip, per poll.
+    assert after - before == 3 * len(people)
+    await redis.aclose()

@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from fanfare_core.domain.events import DistributionUpdated, Event
+from fanfare_core.domain.events import (
+    DistributionUpdated,
+    Event,
+    QueueConsumerAdmitted,
+    QueueConsumerCompleted,
+    QueueConsumerDenied,
+    QueueConsumerEntered,
+    QueueConsumerLeft,
+)
 from fanfare_core.events.envelope import to_envelope
 
 _AT = datetime(2024, 12, 1, 10, 0, tzinfo=UTC)
+_ORG = "org_01JDQ8Z6W3K9X2M4N5P6Q7R8SA"
+_QUEUE = {
+    "queue_id": "queue_01JDQ8Z6W3K9X2M4N5P6Q7R8SB",
+    "consumer_id": "cons_01JDQ8Z6W3K9X2M4N5P6Q7R8SC",
+}
 
 
 def _example(event: Event) -> str:
@@ -37,6 +50,29 @@ PAYLOAD_EXAMPLES: dict[str, str] = {
             close_at=datetime(2024, 12, 16, 1, 0, tzinfo=UTC),
             draw_at=None,
             settle_at=None,
+        )
+    ),
+    QueueConsumerEntered.type_name: _example(
+        QueueConsumerEntered(organization_id=_ORG, occurred_at=_AT, status="QUEUED", **_QUEUE)
+    ),
+    QueueConsumerAdmitted.type_name: _example(
+        QueueConsumerAdmitted(organization_id=_ORG, occurred_at=_AT, status="ADMITTED", **_QUEUE)
+    ),
+    QueueConsumerCompleted.type_name: _example(
+        QueueConsumerCompleted(organization_id=_ORG, occurred_at=_AT, status="COMPLETED", **_QUEUE)
+    ),
+    QueueConsumerLeft.type_name: _example(
+        QueueConsumerLeft(
+            organization_id=_ORG, occurred_at=_AT, status="LEFT", reason="SESSION_EXPIRED", **_QUEUE
+        )
+    ),
+    QueueConsumerDenied.type_name: _example(
+        QueueConsumerDenied(
+            organization_id=_ORG,
+            occurred_at=_AT,
+            status="DENIED",
+            reason="FRAUD_DETECTED",
+            **_QUEUE,
         )
     ),
 }
