@@ -5,34 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from typing import Any
 
 import httpx
 
 from fanfare_core.settings import Settings
+from fanfare_testing import run_fanfare
 
 from .helpers import bearer, header_of, json_of, seconds_from_now
-
-
-def fanfare(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "FANFARE_DATABASE_URL": settings.database_url,
-        "FANFARE_REDIS_URL": settings.redis_url,
-        "FANFARE_NATS_URL": settings.nats_url,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "fanfare_cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def eventually(probe, within: float = 5.0) -> Any:  # type: ignore[no-untyped-def]
@@ -50,7 +31,7 @@ async def test_a_rotation_publishes_the_new_key_and_keeps_old_tokens_working(
     before = json_of(await browser.post("/api/v1/auth/guest"), 201)
     old_kid = header_of(before["accessToken"])["kid"]
 
-    done = await asyncio.to_thread(fanfare, settings, "keys", "rotate", "--json")
+    done = await asyncio.to_thread(run_fanfare, settings, "keys", "rotate", "--json")
     assert done.returncode == 0, done.stderr
     rotated = json.loads(done.stdout)
     new_kid = rotated["kid"]
@@ -80,7 +61,7 @@ async def test_a_rotation_publishes_the_new_key_and_keeps_old_tokens_working(
     )
     assert header_of(renewed["accessToken"])["kid"] == new_kid
 
-    done = await asyncio.to_thread(fanfare, settings, "keys", "list", "--json")
+    done = await asyncio.to_thread(run_fanfare, settings, "keys", "list", "--json")
     assert done.returncode == 0, done.stderr
     keys = {key["kid"]: key for key in json.loads(done.stdout)["keys"]}
     assert [kid for kid, key in keys.items() if key["signing"]] == [new_kid]
@@ -88,9 +69,9 @@ async def test_a_rotation_publishes_the_new_key_and_keeps_old_tokens_working(
 
 
 def test_a_rotation_shorter_than_a_token_lifetime_needs_force(settings: Settings) -> None:
-    done = fanfare(settings, "keys", "rotate", "--overlap-hours", "0.5")
+    done = run_fanfare(settings, "keys", "rotate", "--overlap-hours", "0.5")
     assert done.returncode == 2
     assert "shorter than the access token lifetime" in done.stderr
-    done = fanfare(settings, "keys", "rotate", "--overlap-hours", "-1", "--force")
+    done = run_fanfare(settings, "keys", "rotate", "--overlap-hours", "-1", "--force")
     assert done.returncode == 2
     assert "must not be negative" in done.stderr

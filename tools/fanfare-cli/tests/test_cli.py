@@ -1,38 +1,19 @@
 """The ``fanfare`` command: organizations, sequences, the generated event docs."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from fanfare_cli.docs import render_event_docs
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.domain.organizations import KeyKind
 from fanfare_core.service_layer.organizations import authenticate
+from fanfare_testing import run_fanfare
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def fanfare(settings, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    env = {
-        **os.environ,
-        "FANFARE_DATABASE_URL": settings.database_url,
-        "FANFARE_REDIS_URL": settings.redis_url,
-        "FANFARE_NATS_URL": settings.nats_url,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "fanfare_cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_orgs_create_prints_working_keys(settings, pool) -> None:  # type: ignore[no-untyped-def]
-    done = fanfare(
+    done = run_fanfare(
         settings, "orgs", "create", "--name", "Acme", "--time-zone", "Europe/Paris", "--json"
     )
     assert done.returncode == 0, done.stderr
@@ -43,7 +24,7 @@ async def test_orgs_create_prints_working_keys(settings, pool) -> None:  # type:
     principal = await authenticate(UnitOfWork(pool), made["secretKey"], KeyKind.SECRET)
     assert principal.organization_id == made["organizationId"]
 
-    done = fanfare(
+    done = run_fanfare(
         settings, "sequences", "create", "--organization-id", made["organizationId"], "--json"
     )
     assert done.returncode == 0, done.stderr
@@ -56,12 +37,12 @@ async def test_orgs_create_prints_working_keys(settings, pool) -> None:  # type:
 
 
 def test_bad_input_gets_a_clear_error_and_no_organization(settings) -> None:  # type: ignore[no-untyped-def]
-    done = fanfare(
+    done = run_fanfare(
         settings, "orgs", "create", "--name", "Acme", "--time-zone", "Mars/Base", "--json"
     )
     assert done.returncode == 2
     assert "timeZone: unknown IANA time zone 'Mars/Base'" in done.stderr
-    done = fanfare(settings, "sequences", "create", "--organization-id", "org_missing")
+    done = run_fanfare(settings, "sequences", "create", "--organization-id", "org_missing")
     assert done.returncode == 2
     assert "no organization org_missing" in done.stderr
 

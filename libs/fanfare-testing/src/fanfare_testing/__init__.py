@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +118,21 @@ async def check_worker_lifecycle(
 def _get_json(url: str) -> object:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
         return json.loads(response.read())
+
+
+def run_fanfare(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``fanfare`` command against the test servers; its exit status is not checked."""
+    env = {
+        **os.environ,
+        "FANFARE_DATABASE_URL": settings.database_url,
+        "FANFARE_REDIS_URL": settings.redis_url,
+        "FANFARE_NATS_URL": settings.nats_url,
+    }
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "fanfare_cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
