@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import ControllerRouterHandler
 
+from fanfare_consumer_api.auctions.routes import ROUTER as AUCTIONS
 from fanfare_consumer_api.auth import CONSUMER_DEPENDENCIES, sessions_lifespan
 from fanfare_consumer_api.queues.lifespan import queues_lifespan
 from fanfare_consumer_api.queues.routes import ROUTER as QUEUES
@@ -16,7 +17,7 @@ from fanfare_core.settings import Settings, load_settings
 
 # Each bounded context adds its routes and its lifespan (entered in this order after the
 # connections open, left in reverse order before they close).
-ROUTES: list[ControllerRouterHandler] = [*SESSION_ROUTES, QUEUES]
+ROUTES: list[ControllerRouterHandler] = [*SESSION_ROUTES, QUEUES, AUCTIONS]
 LIFESPANS = [sessions_lifespan, queues_lifespan]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class DomainError(Exception):
@@ -42,6 +43,14 @@ class Unauthenticated(DomainError):
 
     def __init__(self, message: str = "Authentication required") -> None:
         super().__init__(message)
+
+
+class NotOpenYet(DomainError):
+    """Participation before opening (423); ``opens_at`` is when to retry, if known."""
+
+    def __init__(self, message: str, opens_at: datetime | None) -> None:
+        super().__init__(message)
+        self.opens_at = opens_at
 
 
 class TooManyRequests(DomainError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 
@@ -80,3 +81,63 @@ class QueueConsumerLeft(QueueConsumerEvent):
 class QueueConsumerDenied(QueueConsumerEvent):
     type_name: ClassVar[str] = "queue.consumer.denied"
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionBidPlaced(Event):
+    """A bid was accepted."""
+
+    type_name: ClassVar[str] = "auction.bid.placed"
+    auction_id: str
+    consumer_id: str
+    bid_id: str
+    amount: Decimal
+    buy_now: bool
+
+    @property
+    def subject_key(self) -> str:
+        return self.auction_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionBidOutbid(Event):
+    """A bidder fell out of the winning places."""
+
+    type_name: ClassVar[str] = "auction.bid.outbid"
+    auction_id: str
+    consumer_id: str
+    amount: Decimal
+    outbid_by: Decimal
+
+    @property
+    def subject_key(self) -> str:
+        return self.auction_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementRequested(Event):
+    """A draw must be run or an auction settled (now, or early after a buy-now bid)."""
+
+    type_name: ClassVar[str] = "settlement.requested"
+    distribution_id: str
+    kind: str
+    reason: str
+
+    @property
+    def subject_key(self) -> str:
+        return self.distribution_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistributionStatusChanged(Event):
+    """A distribution moved from one status to the next."""
+
+    type_name: ClassVar[str] = "distribution.status_changed"
+    distribution_id: str
+    kind: str
+    status: str
+    previous_status: str
+
+    @property
+    def subject_key(self) -> str:
+        return self.distribution_id

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from fanfare_core.domain.distributions import CLOSED_STATUSES, Distribution
-from fanfare_core.domain.errors import Conflict, DomainError, NotFound
+from fanfare_core.domain.errors import Conflict, DomainError, NotFound, NotOpenYet
 from fanfare_core.domain.events import (
     Event,
     QueueConsumerAdmitted,
@@ -41,12 +41,11 @@ class DenyReason(StrEnum):
     ADMIN_ACTION = "ADMIN_ACTION"
 
 
-class QueueNotOpenYet(DomainError):
-    """Entering before ``openAt`` (423); ``opens_at`` is when to retry, if known."""
+class QueueNotOpenYet(NotOpenYet):
+    """Entering before ``openAt``."""
 
     def __init__(self, opens_at: datetime | None) -> None:
-        super().__init__("Queue is not open yet")
-        self.opens_at = opens_at
+        super().__init__("Queue is not open yet", opens_at)
 
 
 class QueueClosed(DomainError):

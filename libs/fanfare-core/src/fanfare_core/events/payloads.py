@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
+from decimal import Decimal
+
+import msgspec
 
 from fanfare_core.domain.events import (
+    AuctionBidOutbid,
+    AuctionBidPlaced,
+    DistributionStatusChanged,
     DistributionUpdated,
     Event,
     QueueConsumerAdmitted,
@@ -13,11 +18,13 @@ from fanfare_core.domain.events import (
     QueueConsumerDenied,
     QueueConsumerEntered,
     QueueConsumerLeft,
+    SettlementRequested,
 )
-from fanfare_core.events.envelope import to_envelope
+from fanfare_core.events.envelope import encode_event
 
 _AT = datetime(2024, 12, 1, 10, 0, tzinfo=UTC)
 _ORG = "org_01JDQ8Z6W3K9X2M4N5P6Q7R8SA"
+_AUCTION = "auction_01JDQ8Z6W3K9X2M4N5P6Q7R8SE"
 _QUEUE = {
     "queue_id": "queue_01JDQ8Z6W3K9X2M4N5P6Q7R8SB",
     "consumer_id": "cons_01JDQ8Z6W3K9X2M4N5P6Q7R8SC",
@@ -25,15 +32,9 @@ _QUEUE = {
 
 
 def _example(event: Event) -> str:
-    envelope = to_envelope(event, "evt_01JDQ8Z6W3K9X2M4N5P6Q7R8S9")
-    plain = {
-        "id": envelope.id,
-        "type": envelope.type,
-        "timestamp": envelope.timestamp,
-        "organizationId": envelope.organization_id,
-        "data": envelope.data,
-    }
-    return json.dumps(plain, indent=2)
+    """The exact bytes the bus carries for ``event``, indented for reading."""
+    _, payload = encode_event(event, "evt_01JDQ8Z6W3K9X2M4N5P6Q7R8S9")
+    return msgspec.json.format(payload, indent=2).decode()
 
 
 PAYLOAD_EXAMPLES: dict[str, str] = {
@@ -75,4 +76,30 @@ PAYLOAD_EXAMPLES: dict[str, str] = {
             **_QUEUE,
         )
     ),
-}
+    DistributionStatusChanged.type_name: _example(
+        DistributionStatusChanged(
+            organization_id=_ORG, occurred_at=_AT, distribution_id=_AUCTION, kind="auction",
+            status="CLOSED", previous_status="OPEN",
+        )
+    ),
+    SettlementRequested.type_name: _example(
+        SettlementRequested(
+            organization_id=_ORG, occurred_at=_AT, distribution_id=_AUCTION, kind="auction",
+            reason="BUY_NOW",
+        )
+    ),
+    AuctionBidPlaced.type_name: _example(
+        AuctionBidPlaced(
+            organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
+            consumer_id=_QUEUE["consumer_id"], bid_id="bid_01JDQ8Z6W3K9X2M4N5P6Q7R8SD",
+            amount=Decimal("275.00"), buy_now=False,
+        )
+    ),
+    AuctionBidOutbid.type_name: _example(
+        AuctionBidOutbid(
+            organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
+            consumer_id=_QUEUE["consumer_id"], amount=Decimal("250.00"),
+            outbid_by=Decimal("275.00"),
+        )
+    ),
+}  # fmt: skip

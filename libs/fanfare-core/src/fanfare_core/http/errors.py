@@ -34,11 +34,12 @@ from fanfare_core.domain.errors import (
     FieldError,
     FingerprintRejected,
     NotFound,
+    NotOpenYet,
     TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
-from fanfare_core.domain.queues import QueueFull, QueueNotOpenYet
+from fanfare_core.domain.queues import QueueFull
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.http.strict_body import field_error
 from fanfare_core.logs import get_logger
@@ -70,7 +71,7 @@ def error_response(
 
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
-    QueueNotOpenYet: HTTP_423_LOCKED,
+    NotOpenYet: HTTP_423_LOCKED,
     QueueFull: HTTP_429_TOO_MANY_REQUESTS,
     TooManyRequests: HTTP_429_TOO_MANY_REQUESTS,
     ValidationFailed: HTTP_400_BAD_REQUEST,
@@ -97,7 +98,7 @@ def _headers_of(exc: DomainError, status: int) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, FingerprintRejected):
         return {"X-Fingerprint-Error": "true"}
-    if isinstance(exc, QueueNotOpenYet) and exc.opens_at is not None:
+    if isinstance(exc, NotOpenYet) and exc.opens_at is not None:
         return {"Retry-After": format_instant(exc.opens_at)}
     if isinstance(exc, QueueFull | TooManyRequests):
         return {"Retry-After": str(exc.retry_after_seconds)}

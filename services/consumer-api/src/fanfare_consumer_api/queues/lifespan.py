@@ -1,5 +1,5 @@
-"""What the queue routes need while the app runs: the queue service, enter limits, and a
-subscription that drops cached queues the moment an admin changes them."""
+"""What the queue and auction routes need while the app runs: their services, enter limits,
+and a subscription that drops cached distributions the moment an admin changes them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fanfare_core.adapters.redis.queue_line import QueueLine
 from fanfare_core.events.catalogue import EVENTS_PREFIX
 from fanfare_core.events.envelope import decode_envelope
 from fanfare_core.runtime import Resources
+from fanfare_core.service_layer.auctions import AuctionService
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 
 
@@ -35,10 +36,15 @@ async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
         per_address=settings.enter_limit_per_address,
     )
 
+    app.state.auctions = AuctionService(
+        resources.pool, app.state.clock, cache_seconds=settings.queue_cache_seconds
+    )
+
     async def forget_changed(message: Msg) -> None:
         distribution_id = decode_envelope(message.data).data.get("distributionId")
         if isinstance(distribution_id, str):
             directory.forget(distribution_id)
+            app.state.auctions.forget(distribution_id)
 
     subscription = await resources.nats.subscribe(
         f"{EVENTS_PREFIX}.*.*.distribution.updated", cb=forget_changed

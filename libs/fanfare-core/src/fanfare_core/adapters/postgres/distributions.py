@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -118,6 +119,18 @@ class DistributionRepository:
         )
         row = await cur.fetchone()
         return None if row is None else _from_row(row)
+
+    async def change_status(
+        self, distribution_id: str, expected: Status, new: Status, at: datetime
+    ) -> bool:
+        """Move a distribution from ``expected`` to ``new``; False if it was not in
+        ``expected`` (someone else moved it first), so each transition happens once."""
+        cur = await self._conn.execute(
+            "UPDATE distributions SET status = %s, updated_at = %s"
+            " WHERE id = %s AND status = %s AND deleted_at IS NULL",
+            (new.value, at, distribution_id, expected.value),
+        )
+        return cur.rowcount == 1
 
     async def list(self, query: DistributionFilter) -> list[Distribution]:
         cur = await self._conn.execute(

@@ -8,6 +8,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
+from fanfare_core.adapters.postgres.auctions import AuctionRepository
 from fanfare_core.adapters.postgres.catalog import CatalogRepository
 from fanfare_core.adapters.postgres.consumers import ConsumerRepository
 from fanfare_core.adapters.postgres.distributions import DistributionRepository
@@ -15,6 +16,7 @@ from fanfare_core.adapters.postgres.organizations import OrganizationRepository
 from fanfare_core.adapters.postgres.queue_entries import QueueEntryRepository
 from fanfare_core.adapters.postgres.signing_keys import SigningKeyRepository
 from fanfare_core.domain.distributions import Distribution
+from fanfare_core.domain.events import Event
 from fanfare_core.domain.queues import QueueEntry
 
 
@@ -26,6 +28,7 @@ class UnitOfWork:
     distributions: DistributionRepository
     organizations: OrganizationRepository
     catalog: CatalogRepository
+    auctions: AuctionRepository
     queue_entries: QueueEntryRepository
     consumers: ConsumerRepository
     signing_keys: SigningKeyRepository
@@ -33,6 +36,7 @@ class UnitOfWork:
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
         self._pool = pool
         self._conn: AsyncConnection | None = None
+        self._recorded: list[Event] = []
 
     async def __aenter__(self) -> UnitOfWork:
         conn = await self._pool.getconn()
@@ -40,6 +44,7 @@ class UnitOfWork:
         self.distributions = DistributionRepository(conn)
         self.organizations = OrganizationRepository(conn)
         self.catalog = CatalogRepository(conn)
+        self.auctions = AuctionRepository(conn)
         self.queue_entries = QueueEntryRepository(conn)
         self.consumers = ConsumerRepository(conn)
         self.signing_keys = SigningKeyRepository(conn)
@@ -66,10 +71,14 @@ class UnitOfWork:
             raise RuntimeError("the unit of work is not open")
         return self._conn
 
+    def record(self, event: Event) -> None:
+        """An event that is not an aggregate's, to commit with this unit of work."""
+        self._recorded.append(event)
+
     async def commit(self) -> None:
         """Append the touched aggregates' events to the outbox, then commit."""
         conn = self.connection
-        events = []
+        events, self._recorded = self._recorded, []
         aggregates: list[Distribution | QueueEntry] = [
             *self.distributions.seen,
             *self.queue_entries.seen,

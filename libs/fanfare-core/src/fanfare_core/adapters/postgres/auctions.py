@@ -1,0 +1,131 @@
+"""Storage of bids, bidders' standings and the book row that serializes an auction's bids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from psycopg import AsyncConnection
+
+from fanfare_core.domain.auctions import Standing
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    bid_count: int
+    high_bid: Decimal | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBid:
+    id: str
+    consumer_id: str
+    amount: Decimal
+    placed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BidderRecord:
+    best_amount: Decimal
+    best_at: datetime
+    bid_count: int
+
+
+class AuctionRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def lock_book(self, auction_id: str) -> Book:
+        """The auction's book, locked until the transaction ends: bids are taken in turn."""
+        await self._conn.execute(
+            "INSERT INTO auction_books (auction_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            (auction_id,),
+        )
+        cur = await self._conn.execute(
+            "SELECT bid_count, high_bid, closed_at FROM auction_books WHERE auction_id = %s"
+            " FOR UPDATE",
+            (auction_id,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return Book(*row)
+
+    async def book(self, auction_id: str) -> Book:
+        cur = await self._conn.execute(
+            "SELECT bid_count, high_bid, closed_at FROM auction_books WHERE auction_id = %s",
+            (auction_id,),
+        )
+        row = await cur.fetchone()
+        return Book(0, None, None) if row is None else Book(*row)
+
+    async def leaders(self, auction_id: str, count: int) -> list[Standing]:
+        """The ``count`` best standings, best first."""
+        cur = await self._conn.execute(
+            "SELECT consumer_id, best_amount, best_at FROM auction_bidders WHERE auction_id = %s"
+            " ORDER BY best_amount DESC, best_at LIMIT %s",
+            (auction_id, count),
+        )
+        return [Standing(*row) for row in await cur.fetchall()]
+
+    async def bidder(self, auction_id: str, consumer_id: str) -> BidderRecord | None:
+        cur = await self._conn.execute(
+            "SELECT best_amount, best_at, bid_count FROM auction_bidders"
+            " WHERE auction_id = %s AND consumer_id = %s",
+            (auction_id, consumer_id),
+        )
+        row = await cur.fetchone()
+        return None if row is None else BidderRecord(*row)
+
+    async def add_bid(
+        self,
+        *,
+        bid_id: str,
+        auction_id: str,
+        organization_id: str,
+        consumer_id: str,
+        amount: Decimal,
+        at: datetime,
+        buy_now: bool,
+    ) -> int:
+        """Store an accepted bid; return the bidder's bid count."""
+        await self._conn.execute(
+            "INSERT INTO auction_bids (id, auction_id, organization_id, consumer_id, amount,"
+            " placed_at, buy_now) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (bid_id, auction_id, organization_id, consumer_id, amount, at, buy_now),
+        )
+        cur = await self._conn.execute(
+            "INSERT INTO auction_bidders (auction_id, consumer_id, best_amount, best_bid_id,"
+            " best_at, bid_count) VALUES (%s, %s, %s, %s, %s, 1)"
+            " ON CONFLICT (auction_id, consumer_id) DO UPDATE SET"
+            " best_amount = excluded.best_amount, best_bid_id = excluded.best_bid_id,"
+            " best_at = excluded.best_at,"
+            " bid_count = auction_bidders.bid_count + 1 RETURNING bid_count",
+            (auction_id, consumer_id, amount, bid_id, at),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await self._conn.execute(
+            "UPDATE auction_books SET bid_count = bid_count + 1,"
+            " high_bid = greatest(coalesce(high_bid, %s), %s) WHERE auction_id = %s",
+            (amount, amount, auction_id),
+        )
+        return int(row[0])
+
+    async def close_early(self, auction_id: str, bid_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE auction_books SET closed_at = %s, buy_now_bid = %s WHERE auction_id = %s",
+            (at, bid_id, auction_id),
+        )
+
+    async def bids(
+        self, auction_id: str, *, consumer_id: str | None, limit: int
+    ) -> list[StoredBid]:
+        """Newest first; only ``consumer_id``'s when given."""
+        cur = await self._conn.execute(
+            "SELECT id, consumer_id, amount, placed_at FROM auction_bids WHERE auction_id = %s"
+            " AND (%s::text IS NULL OR consumer_id = %s) ORDER BY id DESC LIMIT %s",
+            (auction_id, consumer_id, consumer_id, limit),
+        )
+        return [StoredBid(*row) for row in await cur.fetchall()]

@@ -1,0 +1,201 @@
+"""Bidding: bids on one auction are taken one at a time, every accepted bid is stored with
+its events before the answer, and the stored high bid only rises."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.postgres.auctions import StoredBid
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.clock import Clock
+from fanfare_core.domain.auctions import (
+    BidderStatus,
+    check_bid,
+    check_bidding_open,
+    consumer_status,
+    is_buy_now,
+    parse_bid_amount,
+    standing_status,
+)
+from fanfare_core.domain.distributions import Distribution, Kind, Status
+from fanfare_core.domain.errors import FieldError, NotFound, ValidationFailed
+from fanfare_core.domain.events import (
+    AuctionBidOutbid,
+    AuctionBidPlaced,
+    DistributionStatusChanged,
+    SettlementRequested,
+)
+from fanfare_core.domain.money import InvalidAmount
+from fanfare_core.ids import new_id
+
+AUCTION_NOT_FOUND = "Auction not found"
+Pool = AsyncConnectionPool[AsyncConnection]
+
+
+@dataclass(frozen=True, slots=True)
+class BidderState:
+    auction_id: str
+    consumer_id: str
+    status: str
+    last_bid_amount: Decimal | None
+    last_bid_time: datetime | None
+    bid_count: int
+    payment_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionView:
+    auction: Distribution
+    status: str
+    current_high_bid: Decimal | None
+
+
+def bidder_alias(auction_id: str, consumer_id: str) -> str:
+    """A stable pseudonym of a bidder within one auction, so bidding wars can be followed
+    without revealing who bids."""
+    digest = hashlib.sha256(f"{auction_id}:{consumer_id}".encode()).hexdigest()
+    return f"bidder_{digest[:10]}"
+
+
+class AuctionService:
+    def __init__(self, pool: Pool, clock: Clock, cache_seconds: float = 30.0) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._auctions: dict[tuple[str, str], tuple[float, Distribution | None]] = {}
+
+    def forget(self, auction_id: str) -> None:
+        for key in [k for k in self._auctions if k[1] == auction_id]:
+            del self._auctions[key]
+
+    async def _auction(self, organization_id: str, auction_id: str) -> Distribution:
+        key = (organization_id, auction_id)
+        cached = self._auctions.get(key)
+        if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
+            async with UnitOfWork(self._pool) as uow:
+                found = await uow.distributions.get(organization_id, Kind.AUCTION, auction_id)
+            cached = (time.monotonic(), found)
+            self._auctions[key] = cached
+        if cached[1] is None:
+            raise NotFound(AUCTION_NOT_FOUND)
+        return cached[1]
+
+    async def view(self, organization_id: str, auction_id: str) -> AuctionView:
+        auction = await self._auction(organization_id, auction_id)
+        async with UnitOfWork(self._pool) as uow:
+            book = await uow.auctions.book(auction_id)
+            fresh = await uow.distributions.get(organization_id, Kind.AUCTION, auction_id)
+        auction = fresh or auction
+        status = consumer_status(auction, book.closed_at is not None, self._clock.now())
+        return AuctionView(auction, status, book.high_bid)
+
+    async def place_bid(
+        self, organization_id: str, auction_id: str, consumer_id: str, raw_amount: str
+    ) -> BidderState:
+        """Accept or refuse one bid. Bids of one auction wait for each other on its book."""
+        auction = await self._auction(organization_id, auction_id)
+        try:
+            amount = parse_bid_amount(raw_amount, auction.currency_code or "USD")
+        except InvalidAmount as error:
+            raise ValidationFailed([FieldError("amount", str(error))]) from error
+        winner_count = auction.winner_count or 1
+        async with UnitOfWork(self._pool) as uow:
+            book = await uow.auctions.lock_book(auction_id)
+            now = self._clock.now()
+            check_bidding_open(auction, book.closed_at is not None, now)
+            leaders = await uow.auctions.leaders(auction_id, winner_count)
+            mine = await uow.auctions.bidder(auction_id, consumer_id)
+            check_bid(auction, leaders, None if mine is None else mine.best_amount, amount)
+            bid_id = new_id("bid")
+            buy_now = is_buy_now(auction, amount)
+            count = await uow.auctions.add_bid(
+                bid_id=bid_id, auction_id=auction_id, organization_id=organization_id,
+                consumer_id=consumer_id, amount=amount, at=now, buy_now=buy_now,
+            )  # fmt: skip
+            uow.record(
+                AuctionBidPlaced(
+                    organization_id=organization_id, occurred_at=now, auction_id=auction_id,
+                    consumer_id=consumer_id, bid_id=bid_id, amount=amount, buy_now=buy_now,
+                )
+            )  # fmt: skip
+            in_front = {s.consumer_id for s in leaders}
+            if consumer_id not in in_front and len(leaders) == winner_count:
+                dropped = leaders[-1]
+                uow.record(
+                    AuctionBidOutbid(
+                        organization_id=organization_id, occurred_at=now,
+                        auction_id=auction_id, consumer_id=dropped.consumer_id,
+                        amount=dropped.amount, outbid_by=amount,
+                    )
+                )  # fmt: skip
+            if buy_now:
+                await self._close_early(uow, auction, bid_id, now)
+            after = await uow.auctions.leaders(auction_id, winner_count)
+            await uow.commit()
+        if buy_now:
+            self.forget(auction_id)
+        return BidderState(
+            auction_id=auction_id,
+            consumer_id=consumer_id,
+            status=standing_status(auction, after, consumer_id).value,
+            last_bid_amount=amount,
+            last_bid_time=now,
+            bid_count=count,
+        )
+
+    async def _close_early(
+        self, uow: UnitOfWork, auction: Distribution, bid_id: str, now: datetime
+    ) -> None:
+        """A buy-now bid closes bidding at once and asks for settlement."""
+        await uow.auctions.close_early(auction.id, bid_id, now)
+        if await uow.distributions.change_status(auction.id, Status.OPEN, Status.CLOSED, now):
+            uow.record(
+                DistributionStatusChanged(
+                    organization_id=auction.organization_id, occurred_at=now,
+                    distribution_id=auction.id, kind=auction.kind.value,
+                    status=Status.CLOSED.value, previous_status=Status.OPEN.value,
+                )
+            )  # fmt: skip
+        uow.record(
+            SettlementRequested(
+                organization_id=auction.organization_id, occurred_at=now,
+                distribution_id=auction.id, kind=auction.kind.value, reason="BUY_NOW",
+            )
+        )  # fmt: skip
+
+    async def status(self, organization_id: str, auction_id: str, consumer_id: str) -> BidderState:
+        auction = await self._auction(organization_id, auction_id)
+        async with UnitOfWork(self._pool) as uow:
+            mine = await uow.auctions.bidder(auction_id, consumer_id)
+            leaders = await uow.auctions.leaders(auction_id, auction.winner_count or 1)
+        if mine is None:
+            return BidderState(auction_id, consumer_id, BidderStatus.ACTIVE.value, None, None, 0)
+        return BidderState(
+            auction_id=auction_id,
+            consumer_id=consumer_id,
+            status=standing_status(auction, leaders, consumer_id).value,
+            last_bid_amount=mine.best_amount,
+            last_bid_time=mine.best_at,
+            bid_count=mine.bid_count,
+        )
+
+    async def highest(self, organization_id: str, auction_id: str) -> Decimal | None:
+        await self._auction(organization_id, auction_id)
+        async with UnitOfWork(self._pool) as uow:
+            return (await uow.auctions.book(auction_id)).high_bid
+
+    async def bids(
+        self, organization_id: str, auction_id: str, *, consumer_id: str | None, limit: int
+    ) -> list[StoredBid]:
+        if not 1 <= limit <= 100:
+            raise ValidationFailed([FieldError("limit", "must be between 1 and 100")])
+        await self._auction(organization_id, auction_id)
+        async with UnitOfWork(self._pool) as uow:
+            return await uow.auctions.bids(auction_id, consumer_id=consumer_id, limit=limit)
