@@ -2,12 +2,21 @@
 
 import asyncio
 import itertools
+import json
 from decimal import Decimal
+
+import jwt
+import nats
+import pytest
+from nats.aio.msg import Msg
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
-from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.domain.errors import Conflict
+from fanfare_core.service_layer.auctions import AuctionService
+from fanfare_core.service_layer.distributions import create_distribution, update_distribution
+from fanfare_core.service_layer.signing_keys import KeyRingLoader
 
 from .queue_support import Shopper, new_shopper
 
@@ -123,6 +132,8 @@ async def test_buy_now_wins_at_once_and_closes_bidding(browser, pool, tenant, se
             (f"fanfare.work.settlement.{tenant.organization_id}.{auction}",),
         )
         assert (await cur.fetchone())[0] == 1  # settlement requested once
+        cur = await conn.execute("SELECT status FROM distributions WHERE id = %s", (auction,))
+        assert (await cur.fetchone())[0] == "CLOSED"
 
 
 async def test_histories_show_own_bids_and_anonymized_others(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]
@@ -184,3 +195,92 @@ async def test_hundreds_of_concurrent_bids_lose_nothing(browser, pool, tenant) -
     assert all(b >= a + Decimal("0.5") for a, b in itertools.pairwise(values))
     high = (await browser.get(f"/api/v1/auctions/{auction}")).json()["currentHighBid"]
     assert Decimal(str(high)) == max(values)
+
+
+async def settle(pool, tenant, auction: str):  # type: ignore[no-untyped-def]
+    """Settle as the settlement worker will: with the key ring every replica shares."""
+    ring = KeyRingLoader(pool, SystemClock(), issuer="fanfare", refresh_seconds=60)
+    await ring.reload()
+    service = AuctionService(pool, SystemClock(), tokens=ring.current)
+    return await service.settle(tenant.organization_id, auction)
+
+
+async def end_bidding(pool, tenant, auction: str) -> None:  # type: ignore[no-untyped-def]
+    await update_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.AUCTION, auction,
+        DistributionChanges(close_at="2021-01-01T00:00:00Z"),
+    )  # fmt: skip
+
+
+async def test_settlement_pays_the_top_bidders_above_the_reserve(
+    browser, pool, tenant, settings
+) -> None:  # type: ignore[no-untyped-def]
+    auction = await make_auction(
+        pool, tenant, winner_count=2, reserve_price=Decimal(150), minimum_increment=Decimal(1)
+    )
+    high, second, low = [await new_shopper(browser) for _ in range(3)]
+    client = await nats.connect(settings.nats_url)
+    received: list[dict[str, object]] = []
+    done = asyncio.Event()
+
+    async def collect(message: Msg) -> None:
+        received.append(json.loads(message.data))
+        if any(e["type"] == "auction.settled" for e in received):
+            done.set()
+
+    await client.subscribe(f"fanfare.events.{tenant.organization_id}.{auction}.>", cb=collect)
+    try:
+        for shopper, amount in ((low, 100), (second, 160), (high, 300)):
+            assert (await bid(browser, auction, shopper, amount)).status_code == 200
+        with pytest.raises(Conflict, match="Auction is still open"):
+            await settle(pool, tenant, auction)
+        await end_bidding(pool, tenant, auction)
+        result = await settle(pool, tenant, auction)
+        assert (set(result.winners), result.newly_settled) == (
+            {high.consumer_id, second.consumer_id}, True,
+        )  # fmt: skip
+        again = await settle(pool, tenant, auction)
+        assert (set(again.winners), again.newly_settled) == (set(result.winners), False)
+        await asyncio.wait_for(done.wait(), timeout=10)
+    finally:
+        await client.close()
+    types = sorted(str(e["type"]) for e in received)
+    assert types.count("auction.consumer.won") == 2
+    assert types.count("auction.settled") == 1
+    assert "auction.bid.outbid" in types  # low was pushed out when high arrived
+    standing = (
+        await browser.get(f"/api/v1/auctions/{auction}/status", headers=high.headers())
+    ).json()
+    assert standing["status"] == "WON"
+    token = standing["paymentToken"]
+    keys = (await browser.get("/.well-known/jwks.json")).json()["keys"]
+    kid = jwt.get_unverified_header(token)["kid"]
+    claims = jwt.decode(
+        token, jwt.PyJWK(next(k for k in keys if k["kid"] == kid)), algorithms=["EdDSA"],
+        audience=auction,
+    )  # fmt: skip
+    assert (claims["sub"], claims["typ"], claims["amount"]) == (high.consumer_id, "payment", "300")
+    lost = (await browser.get(f"/api/v1/auctions/{auction}/status", headers=low.headers())).json()
+    assert lost["status"] == "LOST"
+    assert "paymentToken" not in lost
+    assert (await browser.get(f"/api/v1/auctions/{auction}")).json()["status"] == "SETTLED"
+
+
+async def test_nobody_wins_below_the_reserve(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    auction = await make_auction(pool, tenant, reserve_price=Decimal(500))
+    shopper = await new_shopper(browser)
+    standing = (await bid(browser, auction, shopper, 400)).json()
+    assert standing["status"] == "ACTIVE"  # leading, but below the reserve
+    await end_bidding(pool, tenant, auction)
+    result = await settle(pool, tenant, auction)
+    assert (result.winners, result.reserve_met) == ((), False)
+    lost = await browser.get(f"/api/v1/auctions/{auction}/status", headers=shopper.headers())
+    assert lost.json()["status"] == "LOST"
+
+
+async def test_a_buy_now_auction_settles_at_once_to_the_buyer(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    auction = await make_auction(pool, tenant, buy_now_price=Decimal(900))
+    buyer = await new_shopper(browser)
+    await bid(browser, auction, buyer, 950)
+    result = await settle(pool, tenant, auction)  # no need to wait for settleAt
+    assert result.winners == (buyer.consumer_id,)

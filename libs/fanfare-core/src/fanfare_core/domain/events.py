@@ -141,3 +141,94 @@ class DistributionStatusChanged(Event):
     @property
     def subject_key(self) -> str:
         return self.distribution_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionConsumerWon(Event):
+    """A bidder won a unit at settlement and may pay with their payment token."""
+
+    type_name: ClassVar[str] = "auction.consumer.won"
+    auction_id: str
+    consumer_id: str
+    amount: Decimal
+
+    @property
+    def subject_key(self) -> str:
+        return self.auction_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionSettled(Event):
+    """An auction was settled: its winners (possibly none, when the reserve was not met)."""
+
+    type_name: ClassVar[str] = "auction.settled"
+    auction_id: str
+    winners: tuple[str, ...]
+    reserve_met: bool
+    bidders: int
+
+    @property
+    def subject_key(self) -> str:
+        return self.auction_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerEvent(Event):
+    """A consumer's state in a draw changed."""
+
+    type_name: ClassVar[str] = "draw.consumer"
+    draw_id: str
+    consumer_id: str
+    status: str
+
+    @property
+    def subject_key(self) -> str:
+        return self.draw_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerEntered(DrawConsumerEvent):
+    type_name: ClassVar[str] = "draw.consumer.entered"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerLeft(DrawConsumerEvent):
+    type_name: ClassVar[str] = "draw.consumer.left"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerDenied(DrawConsumerEvent):
+    type_name: ClassVar[str] = "draw.consumer.denied"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerWon(DrawConsumerEvent):
+    """Won at the draw (``rank`` ≤ winnerCount) or promoted from the backups later."""
+
+    type_name: ClassVar[str] = "draw.consumer.won"
+    rank: int
+    claim_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawConsumerLost(DrawConsumerEvent):
+    """Not selected (``NOT_SELECTED``; backups too, until promoted), or a win whose claim
+    window ran out (``CLAIM_EXPIRED``)."""
+
+    type_name: ClassVar[str] = "draw.consumer.lost"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawCompleted(Event):
+    """Every win of a draw was claimed or expired."""
+
+    type_name: ClassVar[str] = "draw.completed"
+    draw_id: str
+    claimed: int
+    expired: int
+
+    @property
+    def subject_key(self) -> str:
+        return self.draw_id

@@ -10,6 +10,8 @@ import msgspec
 from fanfare_core.domain.events import (
     AuctionBidOutbid,
     AuctionBidPlaced,
+    AuctionConsumerWon,
+    AuctionSettled,
     DistributionStatusChanged,
     DistributionUpdated,
     Event,
@@ -100,6 +102,18 @@ PAYLOAD_EXAMPLES: dict[str, str] = {
             organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
             consumer_id=_QUEUE["consumer_id"], amount=Decimal("250.00"),
             outbid_by=Decimal("275.00"),
+        )
+    ),
+    AuctionConsumerWon.type_name: _example(
+        AuctionConsumerWon(
+            organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
+            consumer_id=_QUEUE["consumer_id"], amount=Decimal("500.00"),
+        )
+    ),
+    AuctionSettled.type_name: _example(
+        AuctionSettled(
+            organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
+            winners=(_QUEUE["consumer_id"],), reserve_met=True, bidders=12,
         )
     ),
 }  # fmt: skip

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from fanfare_core.adapters.postgres.auctions import StoredBid
+from fanfare_core.adapters.postgres.auctions import StoredBid, Win
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.auctions import (
     BidderStatus,
@@ -23,12 +25,15 @@ from fanfare_core.domain.auctions import (
     is_buy_now,
     parse_bid_amount,
     standing_status,
+    winners,
 )
 from fanfare_core.domain.distributions import Distribution, Kind, Status
-from fanfare_core.domain.errors import FieldError, NotFound, ValidationFailed
+from fanfare_core.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from fanfare_core.domain.events import (
     AuctionBidOutbid,
     AuctionBidPlaced,
+    AuctionConsumerWon,
+    AuctionSettled,
     DistributionStatusChanged,
     SettlementRequested,
 )
@@ -36,6 +41,7 @@ from fanfare_core.domain.money import InvalidAmount
 from fanfare_core.ids import new_id
 
 AUCTION_NOT_FOUND = "Auction not found"
+PAYMENT = "payment"
 Pool = AsyncConnectionPool[AsyncConnection]
 
 
@@ -64,10 +70,27 @@ def bidder_alias(auction_id: str, consumer_id: str) -> str:
     return f"bidder_{digest[:10]}"
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    auction_id: str
+    winners: tuple[str, ...]
+    reserve_met: bool
+    newly_settled: bool
+
+
 class AuctionService:
-    def __init__(self, pool: Pool, clock: Clock, cache_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        clock: Clock,
+        cache_seconds: float = 30.0,
+        tokens: Callable[[], TokenService] | None = None,
+        payment_window: timedelta = timedelta(hours=48),
+    ) -> None:
         self._pool = pool
         self._clock = clock
+        self._tokens = tokens
+        self._payment_window = payment_window
         self._cache_seconds = cache_seconds
         self._auctions: dict[tuple[str, str], tuple[float, Distribution | None]] = {}
 
@@ -155,14 +178,17 @@ class AuctionService:
     ) -> None:
         """A buy-now bid closes bidding at once and asks for settlement."""
         await uow.auctions.close_early(auction.id, bid_id, now)
-        if await uow.distributions.change_status(auction.id, Status.OPEN, Status.CLOSED, now):
-            uow.record(
-                DistributionStatusChanged(
-                    organization_id=auction.organization_id, occurred_at=now,
-                    distribution_id=auction.id, kind=auction.kind.value,
-                    status=Status.CLOSED.value, previous_status=Status.OPEN.value,
-                )
-            )  # fmt: skip
+        # OPEN normally; still SCHEDULED when the scheduler has not caught up with openAt.
+        for previous in (Status.OPEN, Status.SCHEDULED):
+            if await uow.distributions.change_status(auction.id, previous, Status.CLOSED, now):
+                uow.record(
+                    DistributionStatusChanged(
+                        organization_id=auction.organization_id, occurred_at=now,
+                        distribution_id=auction.id, kind=auction.kind.value,
+                        status=Status.CLOSED.value, previous_status=previous.value,
+                    )
+                )  # fmt: skip
+                break
         uow.record(
             SettlementRequested(
                 organization_id=auction.organization_id, occurred_at=now,
@@ -171,20 +197,92 @@ class AuctionService:
         )  # fmt: skip
 
     async def status(self, organization_id: str, auction_id: str, consumer_id: str) -> BidderState:
+        """One's standing: WINNING/ACTIVE/OUTBID while bidding runs, WON (with the payment
+        token) or LOST once the auction is settled."""
         auction = await self._auction(organization_id, auction_id)
         async with UnitOfWork(self._pool) as uow:
             mine = await uow.auctions.bidder(auction_id, consumer_id)
             leaders = await uow.auctions.leaders(auction_id, auction.winner_count or 1)
+            settled = await uow.settlements.settled(auction_id)
+            win = await uow.settlements.win(auction_id, consumer_id) if settled else None
         if mine is None:
-            return BidderState(auction_id, consumer_id, BidderStatus.ACTIVE.value, None, None, 0)
+            status = BidderStatus.LOST if settled else BidderStatus.ACTIVE
+            return BidderState(auction_id, consumer_id, status.value, None, None, 0)
+        if settled:
+            status = BidderStatus.WON if win else BidderStatus.LOST
+        else:
+            status = standing_status(auction, leaders, consumer_id)
         return BidderState(
             auction_id=auction_id,
             consumer_id=consumer_id,
-            status=standing_status(auction, leaders, consumer_id).value,
+            status=status.value,
             last_bid_amount=mine.best_amount,
             last_bid_time=mine.best_at,
             bid_count=mine.bid_count,
+            payment_token=None if win is None else win.payment_token,
         )
+
+    async def settle(self, organization_id: str, auction_id: str) -> Settlement:
+        """Settle an auction whose bidding has ended, exactly once: the top ``winnerCount``
+        bidders at or above the reserve win and get a payment token; the auction becomes
+        SETTLED. Calling it again returns the recorded result."""
+        if self._tokens is None:
+            raise RuntimeError("settling needs a token service")
+        now = self._clock.now()
+        async with UnitOfWork(self._pool) as uow:
+            auction = await uow.distributions.get_for_update(
+                organization_id, Kind.AUCTION, auction_id
+            )
+            if auction is None:
+                raise NotFound(AUCTION_NOT_FOUND)
+            book = await uow.auctions.lock_book(auction_id)
+            ranking = await uow.settlements.ranking(auction_id)
+            if auction.status is Status.SETTLED or await uow.settlements.settled(auction_id):
+                won = [w.consumer_id for w in winners(auction, ranking)]
+                return Settlement(auction_id, tuple(won), bool(won) or not ranking, False)
+            closes = auction.close_at or auction.settle_at
+            if book.closed_at is None and (closes is None or now < closes):
+                raise Conflict("Auction is still open")
+            chosen = winners(auction, ranking)
+            tokens = self._tokens()
+            wins = []
+            for standing in chosen:
+                token_id = new_id("pay")
+                token = tokens.issue(
+                    subject=standing.consumer_id, audience=auction_id, token_type=PAYMENT,
+                    now=now, lifetime=self._payment_window, token_id=token_id,
+                    extra={"amount": str(standing.amount),
+                           "currency": auction.currency_code or "USD"},
+                )  # fmt: skip
+                wins.append((Win(standing.consumer_id, standing.amount, token), token_id))
+            reserve_met = bool(chosen) or not ranking
+            await uow.settlements.record(auction_id, now, reserve_met, len(ranking), wins)
+            previous = auction.status
+            if await uow.distributions.change_status(auction_id, previous, Status.SETTLED, now):
+                uow.record(
+                    DistributionStatusChanged(
+                        organization_id=organization_id, occurred_at=now,
+                        distribution_id=auction_id, kind=auction.kind.value,
+                        status=Status.SETTLED.value, previous_status=previous.value,
+                    )
+                )  # fmt: skip
+            for win, _ in wins:
+                uow.record(
+                    AuctionConsumerWon(
+                        organization_id=organization_id, occurred_at=now, auction_id=auction_id,
+                        consumer_id=win.consumer_id, amount=win.amount,
+                    )
+                )  # fmt: skip
+            uow.record(
+                AuctionSettled(
+                    organization_id=organization_id, occurred_at=now, auction_id=auction_id,
+                    winners=tuple(w.consumer_id for w, _ in wins), reserve_met=reserve_met,
+                    bidders=len(ranking),
+                )
+            )  # fmt: skip
+            await uow.commit()
+        self.forget(auction_id)
+        return Settlement(auction_id, tuple(w.consumer_id for w, _ in wins), reserve_met, True)
 
     async def highest(self, organization_id: str, auction_id: str) -> Decimal | None:
         await self._auction(organization_id, auction_id)

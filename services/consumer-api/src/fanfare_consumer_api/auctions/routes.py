@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
+from msgspec import UNSET
 
 from fanfare_consumer_api.auctions.schemas import (
     Auction,
@@ -89,6 +90,7 @@ async def bid_status(
         last_bid_amount=_money(state.last_bid_amount),
         last_bid_time=format_optional_instant(state.last_bid_time),
         bid_count=state.bid_count,
+        payment_token=UNSET if state.payment_token is None else state.payment_token,
     )
 
 

@@ -37,7 +37,10 @@ async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
     )
 
     app.state.auctions = AuctionService(
-        resources.pool, app.state.clock, cache_seconds=settings.queue_cache_seconds
+        resources.pool,
+        app.state.clock,
+        cache_seconds=settings.queue_cache_seconds,
+        tokens=app.state.key_ring.current,
     )
 
     async def forget_changed(message: Msg) -> None:

@@ -129,3 +129,67 @@ class AuctionRepository:
             (auction_id, consumer_id, consumer_id, limit),
         )
         return [StoredBid(*row) for row in await cur.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class Win:
+    consumer_id: str
+    amount: Decimal
+    payment_token: str
+
+
+class SettlementRepository:
+    """Results of settled auctions."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def ranking(self, auction_id: str) -> list[Standing]:
+        cur = await self._conn.execute(
+            "SELECT consumer_id, best_amount, best_at FROM auction_bidders WHERE auction_id = %s"
+            " ORDER BY best_amount DESC, best_at",
+            (auction_id,),
+        )
+        return [Standing(*row) for row in await cur.fetchall()]
+
+    async def record(
+        self,
+        auction_id: str,
+        at: datetime,
+        reserve_met: bool,
+        bidders: int,
+        wins: list[tuple[Win, str]],
+    ) -> bool:
+        """Store the result once; False if the auction was already settled."""
+        cur = await self._conn.execute(
+            "INSERT INTO auction_results (auction_id, settled_at, reserve_met, bidders)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (auction_id, at, reserve_met, bidders),
+        )
+        if cur.rowcount != 1:
+            return False
+        async with self._conn.cursor() as many:
+            await many.executemany(
+                "INSERT INTO auction_winners (auction_id, consumer_id, amount, payment_token_id,"
+                " payment_token) VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (auction_id, w.consumer_id, w.amount, token_id, w.payment_token)
+                    for w, token_id in wins
+                ],
+            )
+        return True
+
+    async def settled(self, auction_id: str) -> bool:
+        cur = await self._conn.execute(
+            "SELECT 1 FROM auction_results WHERE auction_id = %s", (auction_id,)
+        )
+        return await cur.fetchone() is not None
+
+    async def win(self, auction_id: str, consumer_id: str) -> Win | None:
+        cur = await self._conn.execute(
+            "SELECT consumer_id, amount, payment_token FROM auction_winners"
+            " WHERE auction_id = %s AND consumer_id = %s",
+            (auction_id, consumer_id),
+        )
+        row = await cur.fetchone()
+        return None if row is None else Win(*row)

@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
-from fanfare_core.adapters.postgres.auctions import AuctionRepository
+from fanfare_core.adapters.postgres.auctions import AuctionRepository, SettlementRepository
 from fanfare_core.adapters.postgres.catalog import CatalogRepository
 from fanfare_core.adapters.postgres.consumers import ConsumerRepository
 from fanfare_core.adapters.postgres.distributions import DistributionRepository
@@ -29,6 +29,7 @@ class UnitOfWork:
     organizations: OrganizationRepository
     catalog: CatalogRepository
     auctions: AuctionRepository
+    settlements: SettlementRepository
     queue_entries: QueueEntryRepository
     consumers: ConsumerRepository
     signing_keys: SigningKeyRepository
@@ -45,6 +46,7 @@ class UnitOfWork:
         self.organizations = OrganizationRepository(conn)
         self.catalog = CatalogRepository(conn)
         self.auctions = AuctionRepository(conn)
+        self.settlements = SettlementRepository(conn)
         self.queue_entries = QueueEntryRepository(conn)
         self.consumers = ConsumerRepository(conn)
         self.signing_keys = SigningKeyRepository(conn)

@@ -33,3 +33,20 @@ CREATE TABLE auction_bidders (
 );
 -- Highest first; an earlier bid ranks above a later one of the same amount.
 CREATE INDEX auction_bidders_ranking ON auction_bidders (auction_id, best_amount DESC, best_at);
+
+-- Settlement: one result per auction (the primary key makes settling twice impossible)
+-- and one row per winner with the payment token that lets them pay.
+CREATE TABLE auction_results (
+    auction_id  text PRIMARY KEY REFERENCES distributions (id),
+    settled_at  timestamptz NOT NULL,
+    reserve_met boolean NOT NULL,
+    bidders     integer NOT NULL
+);
+CREATE TABLE auction_winners (
+    auction_id       text NOT NULL REFERENCES auction_results (auction_id),
+    consumer_id      text NOT NULL,
+    amount           numeric NOT NULL,
+    payment_token_id text NOT NULL,
+    payment_token    text NOT NULL,
+    PRIMARY KEY (auction_id, consumer_id)
+);
