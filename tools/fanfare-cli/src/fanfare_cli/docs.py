@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fanfare_cli import tail
 from fanfare_core.events.catalogue import (
     CONSUMERS,
     EVENT_TYPES,
@@ -26,6 +27,7 @@ def register(commands: Any) -> None:
     docs = events.add_parser("docs", help="print or write docs/events.md")
     docs.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
     docs.set_defaults(run=_docs)
+    tail.register(events)
 
 
 def _docs(args: argparse.Namespace) -> int:

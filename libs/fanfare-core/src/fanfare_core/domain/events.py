@@ -13,13 +13,15 @@ class Event:
     """Base of every event. ``type_name`` is the public event type (``queue.consumer.entered``)."""
 
     type_name: ClassVar[str]
+    #: The field naming what the event is about (a distribution), used in its subject.
+    subject_field: ClassVar[str | None] = None
     organization_id: str
     occurred_at: datetime
 
     @property
     def subject_key(self) -> str:
         """The id the event is about, used as a subject token (``_`` when none)."""
-        return "_"
+        return "_" if self.subject_field is None else str(getattr(self, self.subject_field))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +29,7 @@ class DistributionUpdated(Event):
     """A distribution was created, changed or deleted; the scheduler re-reads its timers."""
 
     type_name: ClassVar[str] = "distribution.updated"
+    subject_field: ClassVar[str | None] = "distribution_id"
     distribution_id: str
     kind: str
     status: str
@@ -37,23 +40,16 @@ class DistributionUpdated(Event):
     draw_at: datetime | None
     settle_at: datetime | None
 
-    @property
-    def subject_key(self) -> str:
-        return self.distribution_id
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueConsumerEvent(Event):
     """A consumer's state in a queue changed."""
 
     type_name: ClassVar[str] = "queue.consumer"
+    subject_field: ClassVar[str | None] = "queue_id"
     queue_id: str
     consumer_id: str
     status: str
-
-    @property
-    def subject_key(self) -> str:
-        return self.queue_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,15 +84,12 @@ class AuctionBidPlaced(Event):
     """A bid was accepted."""
 
     type_name: ClassVar[str] = "auction.bid.placed"
+    subject_field: ClassVar[str | None] = "auction_id"
     auction_id: str
     consumer_id: str
     bid_id: str
     amount: Decimal
     buy_now: bool
-
-    @property
-    def subject_key(self) -> str:
-        return self.auction_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,14 +97,11 @@ class AuctionBidOutbid(Event):
     """A bidder fell out of the winning places."""
 
     type_name: ClassVar[str] = "auction.bid.outbid"
+    subject_field: ClassVar[str | None] = "auction_id"
     auction_id: str
     consumer_id: str
     amount: Decimal
     outbid_by: Decimal
-
-    @property
-    def subject_key(self) -> str:
-        return self.auction_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,13 +109,10 @@ class SettlementRequested(Event):
     """A draw must be run or an auction settled (now, or early after a buy-now bid)."""
 
     type_name: ClassVar[str] = "settlement.requested"
+    subject_field: ClassVar[str | None] = "distribution_id"
     distribution_id: str
     kind: str
     reason: str
-
-    @property
-    def subject_key(self) -> str:
-        return self.distribution_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,14 +120,11 @@ class DistributionStatusChanged(Event):
     """A distribution moved from one status to the next."""
 
     type_name: ClassVar[str] = "distribution.status_changed"
+    subject_field: ClassVar[str | None] = "distribution_id"
     distribution_id: str
     kind: str
     status: str
     previous_status: str
-
-    @property
-    def subject_key(self) -> str:
-        return self.distribution_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,13 +132,10 @@ class AuctionConsumerWon(Event):
     """A bidder won a unit at settlement and may pay with their payment token."""
 
     type_name: ClassVar[str] = "auction.consumer.won"
+    subject_field: ClassVar[str | None] = "auction_id"
     auction_id: str
     consumer_id: str
     amount: Decimal
-
-    @property
-    def subject_key(self) -> str:
-        return self.auction_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,14 +143,11 @@ class AuctionSettled(Event):
     """An auction was settled: its winners (possibly none, when the reserve was not met)."""
 
     type_name: ClassVar[str] = "auction.settled"
+    subject_field: ClassVar[str | None] = "auction_id"
     auction_id: str
     winners: tuple[str, ...]
     reserve_met: bool
     bidders: int
-
-    @property
-    def subject_key(self) -> str:
-        return self.auction_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,13 +155,10 @@ class DrawConsumerEvent(Event):
     """A consumer's state in a draw changed."""
 
     type_name: ClassVar[str] = "draw.consumer"
+    subject_field: ClassVar[str | None] = "draw_id"
     draw_id: str
     consumer_id: str
     status: str
-
-    @property
-    def subject_key(self) -> str:
-        return self.draw_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,10 +200,7 @@ class DrawCompleted(Event):
     """Every win of a draw was claimed or expired."""
 
     type_name: ClassVar[str] = "draw.completed"
+    subject_field: ClassVar[str | None] = "draw_id"
     draw_id: str
     claimed: int
     expired: int
-
-    @property
-    def subject_key(self) -> str:
-        return self.draw_id

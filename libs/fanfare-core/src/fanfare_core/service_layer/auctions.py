@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.auctions import StoredBid, Win
+from fanfare_core.adapters.postgres.schedule import claim_settlement
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import Clock
@@ -189,12 +190,13 @@ class AuctionService:
                     )
                 )  # fmt: skip
                 break
-        uow.record(
-            SettlementRequested(
-                organization_id=auction.organization_id, occurred_at=now,
-                distribution_id=auction.id, kind=auction.kind.value, reason="BUY_NOW",
-            )
-        )  # fmt: skip
+        if await claim_settlement(uow.connection, auction.id, now, "BUY_NOW"):
+            uow.record(
+                SettlementRequested(
+                    organization_id=auction.organization_id, occurred_at=now,
+                    distribution_id=auction.id, kind=auction.kind.value, reason="BUY_NOW",
+                )
+            )  # fmt: skip
 
     async def status(self, organization_id: str, auction_id: str, consumer_id: str) -> BidderState:
         """One's standing: WINNING/ACTIVE/OUTBID while bidding runs, WON (with the payment

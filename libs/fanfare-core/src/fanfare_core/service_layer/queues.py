@@ -216,17 +216,31 @@ class QueueService:
     async def admit(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
         """Admit a queued consumer now with a signed admission token (server-side)."""
         info = await self.directory.get(organization_id, queue_id)
-        queue = info.queue
+        return await self._change(
+            queue_id, consumer_id, lambda entry, now: self._admit(entry, info.queue, now)
+        )
 
-        def admit(entry: QueueEntry, now: datetime) -> None:
-            if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
-                return
-            # Whole seconds, as the token's ``exp`` says: token and place expire together.
-            expires_at = (now + session_length(queue)).replace(microsecond=0)
-            token_id, token = self._admission_token(entry, expires_at, now)
-            entry.admit(token_id, token, expires_at, now)
+    async def admit_next(self, organization_id: str, queue_id: str) -> ConsumerState | None:
+        """Admit the consumer at the head of the line, if anyone waits (the scheduler)."""
+        info = await self.directory.get(organization_id, queue_id)
+        now = self._clock.now()
+        async with UnitOfWork(self._pool) as uow:
+            entry = await uow.queue_entries.head_of_line(queue_id)
+            if entry is None:
+                return None
+            self._admit(entry, info.queue, now)
+            await uow.queue_entries.save(entry)
+            await uow.commit()
+        await self._write_through(entry)
+        return await self._state(entry)
 
-        return await self._change(queue_id, consumer_id, admit)
+    def _admit(self, entry: QueueEntry, queue: Distribution, now: datetime) -> None:
+        if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
+            return
+        # Whole seconds, as the token's ``exp`` says: token and place expire together.
+        expires_at = (now + session_length(queue)).replace(microsecond=0)
+        token_id, token = self._admission_token(entry, expires_at, now)
+        entry.admit(token_id, token, expires_at, now)
 
     async def complete(
         self, organization_id: str, queue_id: str, consumer_id: str
@@ -277,16 +291,16 @@ class QueueService:
                 count = await uow.queue_entries.holding(queue_id, now)
         return info, count
 
-    async def expire_admissions(self, queue: Distribution) -> int:
+    async def expire_admissions_of(self, queue_id: str) -> int:
         """Free the places of admissions whose session ran out; return how many."""
         now = self._clock.now()
         async with UnitOfWork(self._pool) as uow:
-            expired = await uow.queue_entries.expired_admissions(queue.id, now)
+            expired = await uow.queue_entries.expired_admissions(queue_id, now)
             for entry in expired:
                 entry.expire(now)
                 await uow.queue_entries.save(entry)
             if expired:
-                await uow.queue_entries.free_places(queue.id, len(expired))
+                await uow.queue_entries.free_places(queue_id, len(expired))
             await uow.commit()
         for entry in expired:
             await self._write_through(entry)

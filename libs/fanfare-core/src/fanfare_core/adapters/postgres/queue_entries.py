@@ -66,6 +66,16 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return None if row is None else _entry(row)
 
+    async def head_of_line(self, queue_id: str) -> QueueEntry | None:
+        """The first QUEUED entry by arrival, locked (skipping one another admitter holds)."""
+        cur = await self._conn.execute(
+            f"{_SELECT} WHERE queue_id = %s AND status = 'QUEUED' ORDER BY arrival LIMIT 1"
+            " FOR UPDATE SKIP LOCKED",
+            (queue_id,),
+        )
+        row = await cur.fetchone()
+        return None if row is None else _entry(row)
+
     async def get(self, queue_id: str, consumer_id: str) -> QueueEntry | None:
         cur = await self._conn.execute(
             f"{_SELECT} WHERE queue_id = %s AND consumer_id = %s", (queue_id, consumer_id)

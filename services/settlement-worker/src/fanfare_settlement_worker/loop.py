@@ -1,0 +1,83 @@
+"""The settlement worker: takes ``settlement.requested`` messages from the work queue its
+replicas share, settles, and acks only once the result is committed. Settling is
+idempotent (one result per distribution), so a redelivered request changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+
+from fanfare_core.clock import Clock, SystemClock
+from fanfare_core.events.catalogue import SETTLEMENT_CONSUMER
+from fanfare_core.events.envelope import decode_envelope
+from fanfare_core.logs import get_logger
+from fanfare_core.runtime import Resources
+from fanfare_core.service_layer.auctions import AuctionService
+from fanfare_core.service_layer.signing_keys import KeyRingLoader
+
+log = get_logger(__name__)
+Settle = Callable[[str, str], Awaitable[object]]
+
+
+async def handle(message: Msg, settlers: dict[str, Settle]) -> None:
+    """Settle what ``message`` asks for; ack after the commit, or ask for a redelivery."""
+    envelope = decode_envelope(message.data)
+    kind = str(envelope.data.get("kind"))
+    distribution_id = str(envelope.data.get("distributionId"))
+    settle = settlers.get(kind)
+    if settle is None:
+        log.error("no settlement for this kind", kind=kind, distribution=distribution_id)
+        await message.term()
+        return
+    try:
+        result = await settle(envelope.organization_id, distribution_id)
+    except Exception as error:
+        log.exception("settlement failed; will retry", distribution=distribution_id)
+        await message.nak(delay=2.0)
+        raise SettlementFailed(distribution_id) from error
+    log.info("settled", kind=kind, distribution=distribution_id, result=repr(result))
+    await message.ack()
+
+
+class SettlementFailed(Exception):
+    pass
+
+
+async def run_settlement_worker(
+    resources: Resources, stop: asyncio.Event, clock: Clock | None = None
+) -> None:
+    """Settle requests until ``stop``."""
+    clock = clock or SystemClock()
+    settings = resources.settings
+    ring = KeyRingLoader(
+        resources.pool, clock, issuer=settings.token_issuer,
+        refresh_seconds=settings.signing_key_refresh_seconds,
+    )  # fmt: skip
+    await ring.start()
+    auctions = AuctionService(resources.pool, clock, tokens=ring.current)
+    settlers: dict[str, Settle] = {"auction": auctions.settle}
+    subscription = await resources.js.pull_subscribe(
+        SETTLEMENT_CONSUMER.filter_subject,
+        durable=SETTLEMENT_CONSUMER.durable_name,
+        stream=SETTLEMENT_CONSUMER.stream,
+    )
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(10, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as error:  # NATS away: try again shortly
+                log.warning("settlement fetch failed", error=repr(error))
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                try:
+                    await handle(message, settlers)
+                except SettlementFailed:
+                    continue
+    finally:
+        await ring.close()
