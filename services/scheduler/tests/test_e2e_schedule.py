@@ -21,6 +21,7 @@ from fanfare_core.domain.distributions import DistributionChanges, Kind
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer.auctions import AuctionService
 from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.service_layer.draws import DrawDirectory, DrawService
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 from fanfare_core.service_layer.signing_keys import KeyRingLoader
 from fanfare_devstack.processes import ServiceProcess
@@ -248,3 +249,28 @@ async def test_no_event_is_lost_when_nats_restarts_mid_run(
     finally:
         await client.close()
     assert sorted(types) == ["distribution.status_changed", "distribution.updated"]
+
+
+async def test_a_draw_closes_and_is_drawn_by_itself(workers, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    draw = await create(
+        pool, tenant, Kind.DRAW, open_at="2020-01-01T00:00:00Z", draw_at=at(2), winner_count=2
+    )
+    ring = KeyRingLoader(pool, SystemClock(), issuer="fanfare", refresh_seconds=60)
+    await ring.reload()
+    service = DrawService(
+        pool=pool, directory=DrawDirectory(pool, ttl_seconds=0), tokens=ring.current,
+        clock=SystemClock(),
+    )  # fmt: skip
+    entrants = [new_id("cons") for _ in range(5)]
+    for person in entrants:
+        await service.enter(tenant.organization_id, draw, person, None)
+    await status_becomes(pool, draw, "DRAWN")
+    result = await row(pool, "SELECT winners, backups FROM draw_results WHERE draw_id = %s", draw)
+    winners, backups = result
+    assert len(winners) == 2
+    assert set(winners) | set(backups) <= set(entrants)
+    won = [(await service.status(tenant.organization_id, draw, p)).status for p in entrants]
+    assert sorted(won) == ["LOST", "LOST", "LOST", "WON", "WON"]
+    assert await status_events(pool, draw) == [
+        ("SCHEDULED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "DRAWN"),
+    ]  # fmt: skip

@@ -48,3 +48,35 @@ def _encode(value: int) -> str:
 def new_id(prefix: str) -> str:
     """A new id of the given type, e.g. ``new_id("queue")``."""
     return f"{prefix}_{ulid()}"
+
+
+_SUFFIX_BITS = 15
+_suffixes: list[str] = []
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` new ids of one type at once, for bulk writes (a draw's events).
+
+    They are consecutive ULIDs: monotonic with every other id of the process, as if made by
+    ``count`` calls of :func:`new_id`, at a fraction of the cost (the last three characters
+    come from a table, the others are encoded once per 32,768 ids).
+    """
+    global _last  # noqa: PLW0603 - the monotonic state is per process by design
+    if count <= 0:
+        return []
+    if not _suffixes:
+        _suffixes.extend(_encode(i)[-3:] for i in range(1 << _SUFFIX_BITS))
+    millis = int(time.time() * 1000)
+    with _lock:
+        first = max((millis << 80) | int.from_bytes(os.urandom(10), "big"), _last + 1)
+        _last = first + count - 1
+    ids = []
+    mask = (1 << _SUFFIX_BITS) - 1
+    head_of = -1
+    head = ""
+    for value in range(first, first + count):
+        if value >> _SUFFIX_BITS != head_of:
+            head_of = value >> _SUFFIX_BITS
+            head = f"{prefix}_{_encode(value)[:-3]}"
+        ids.append(head + _suffixes[value & mask])
+    return ids

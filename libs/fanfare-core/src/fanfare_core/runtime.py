@@ -77,6 +77,6 @@ class Resources:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._relay, timeout=10)
         with contextlib.suppress(Exception):
-            await self.nats.drain()
+            await asyncio.wait_for(self.nats.drain(), timeout=5)
         await self.redis.aclose()
         await self.pool.close()

@@ -8,6 +8,8 @@ from litestar.types import ControllerRouterHandler
 
 from fanfare_consumer_api.auctions.routes import ROUTER as AUCTIONS
 from fanfare_consumer_api.auth import CONSUMER_DEPENDENCIES, sessions_lifespan
+from fanfare_consumer_api.draws.lifespan import draws_lifespan
+from fanfare_consumer_api.draws.routes import ROUTER as DRAWS
 from fanfare_consumer_api.queues.lifespan import queues_lifespan
 from fanfare_consumer_api.queues.routes import ROUTER as QUEUES
 from fanfare_consumer_api.sessions.routes import ROUTES as SESSION_ROUTES
@@ -17,8 +19,8 @@ from fanfare_core.settings import Settings, load_settings
 
 # Each bounded context adds its routes and its lifespan (entered in this order after the
 # connections open, left in reverse order before they close).
-ROUTES: list[ControllerRouterHandler] = [*SESSION_ROUTES, QUEUES, AUCTIONS]
-LIFESPANS = [sessions_lifespan, queues_lifespan]
+ROUTES: list[ControllerRouterHandler] = [*SESSION_ROUTES, QUEUES, AUCTIONS, DRAWS]
+LIFESPANS = [sessions_lifespan, queues_lifespan, draws_lifespan]
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:

@@ -5,6 +5,7 @@ idempotent (one result per distribution), so a redelivered request changes nothi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -16,6 +17,7 @@ from fanfare_core.events.envelope import decode_envelope
 from fanfare_core.logs import get_logger
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.auctions import AuctionService
+from fanfare_core.service_layer.draws import DrawDirectory, DrawService
 from fanfare_core.service_layer.signing_keys import KeyRingLoader
 
 log = get_logger(__name__)
@@ -58,7 +60,13 @@ async def run_settlement_worker(
     )  # fmt: skip
     await ring.start()
     auctions = AuctionService(resources.pool, clock, tokens=ring.current)
-    settlers: dict[str, Settle] = {"auction": auctions.settle}
+    draws = DrawService(
+        pool=resources.pool,
+        directory=DrawDirectory(resources.pool, ttl_seconds=0),
+        tokens=ring.current,
+        clock=clock,
+    )
+    settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": draws.run_draw}
     subscription = await resources.js.pull_subscribe(
         SETTLEMENT_CONSUMER.filter_subject,
         durable=SETTLEMENT_CONSUMER.durable_name,
@@ -80,4 +88,6 @@ async def run_settlement_worker(
                 except SettlementFailed:
                     continue
     finally:
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
         await ring.close()

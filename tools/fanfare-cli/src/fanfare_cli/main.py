@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from fanfare_cli import admin, dev, docs, keys
+from fanfare_cli import admin, dev, docs, draws, keys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.register(commands)
     docs.register(commands)
     keys.register(commands)
+    draws.register(commands)
     return parser
 
 

@@ -96,6 +96,8 @@ EVENT_TYPES = (
     EventTypeSpec("auction.bid.outbid", "A bidder's bid was exceeded."),
     EventTypeSpec("auction.consumer.won", "A bidder won an auction."),
     EventTypeSpec("auction.settled", "An auction was settled."),
+    EventTypeSpec("draw.consumer.left", "A consumer withdrew from a draw before it closed."),
+    EventTypeSpec("draw.consumer.denied", "A consumer was denied in a draw."),
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -69,3 +72,45 @@ def encode_event(event: Event, event_id: str) -> tuple[str, bytes]:
 def decode_envelope(payload: bytes) -> Envelope:
     """Parse a message from the bus."""
     return _decoder.decode(payload)
+
+
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.:-]*")
+
+
+def encode_variants(
+    template: Event, field_name: str, values: Sequence[str], event_ids: Sequence[str]
+) -> Iterator[tuple[str, str, bytes]]:
+    """``(event id, subject, payload)`` of events equal to ``template`` except for the text
+    field ``field_name``, one per value: what :func:`encode_event` gives for each, byte for
+    byte, at a fraction of the cost (for bulk writes such as a draw's lost events). Rows
+    are made as they are consumed, so a million need not be held at once.
+
+    The template is encoded once with markers in place of the id and the field; plain
+    values (letters, digits, ``_ . : -``, which JSON never escapes) are spliced in, others
+    are encoded one by one.
+    """
+    if len(values) != len(event_ids):
+        raise ValueError("one event id per value")
+    id_marker, value_marker = f"@id{os.urandom(8).hex()}@", f"@value{os.urandom(8).hex()}@"
+    marked = replace(template, **{field_name: value_marker})  # type: ignore[arg-type]
+    subject, payload = encode_event(marked, id_marker)
+    head, _, rest = payload.partition(id_marker.encode())
+    middle, found, tail = rest.partition(value_marker.encode())
+    splice = bool(found) and value_marker not in subject and value_marker.encode() not in tail
+    # Checked at once for the usual case, where every value and id is plain.
+    all_plain = splice and bool(
+        _PLAIN_TEXT.fullmatch("".join(values)) and _PLAIN_TEXT.fullmatch("".join(event_ids))
+    )
+
+    def rows() -> Iterator[tuple[str, str, bytes]]:
+        for value, event_id in zip(values, event_ids, strict=True):
+            if all_plain or (
+                splice and _PLAIN_TEXT.fullmatch(value) and _PLAIN_TEXT.fullmatch(event_id)
+            ):
+                parts = (head, event_id.encode(), middle, value.encode(), tail)
+                yield event_id, subject, b"".join(parts)
+            else:
+                event = replace(template, **{field_name: value})  # type: ignore[arg-type]
+                yield (event_id, *encode_event(event, event_id))
+
+    return rows()

@@ -14,6 +14,12 @@ from fanfare_core.domain.events import (
     AuctionSettled,
     DistributionStatusChanged,
     DistributionUpdated,
+    DrawCompleted,
+    DrawConsumerDenied,
+    DrawConsumerEntered,
+    DrawConsumerLeft,
+    DrawConsumerLost,
+    DrawConsumerWon,
     Event,
     QueueConsumerAdmitted,
     QueueConsumerCompleted,
@@ -29,6 +35,10 @@ _ORG = "org_01JDQ8Z6W3K9X2M4N5P6Q7R8SA"
 _AUCTION = "auction_01JDQ8Z6W3K9X2M4N5P6Q7R8SE"
 _QUEUE = {
     "queue_id": "queue_01JDQ8Z6W3K9X2M4N5P6Q7R8SB",
+    "consumer_id": "cons_01JDQ8Z6W3K9X2M4N5P6Q7R8SC",
+}
+_DRAW = {
+    "draw_id": "draw_01JDQ8Z6W3K9X2M4N5P6Q7R8SF",
     "consumer_id": "cons_01JDQ8Z6W3K9X2M4N5P6Q7R8SC",
 }
 
@@ -114,6 +124,35 @@ PAYLOAD_EXAMPLES: dict[str, str] = {
         AuctionSettled(
             organization_id=_ORG, occurred_at=_AT, auction_id=_AUCTION,
             winners=(_QUEUE["consumer_id"],), reserve_met=True, bidders=12,
+        )
+    ),
+    DrawConsumerEntered.type_name: _example(
+        DrawConsumerEntered(organization_id=_ORG, occurred_at=_AT, status="ENTERED", **_DRAW)
+    ),
+    DrawConsumerLeft.type_name: _example(
+        DrawConsumerLeft(organization_id=_ORG, occurred_at=_AT, status="LEFT", **_DRAW)
+    ),
+    DrawConsumerDenied.type_name: _example(
+        DrawConsumerDenied(
+            organization_id=_ORG, occurred_at=_AT, status="DENIED", reason="FRAUD_DETECTED",
+            **_DRAW,
+        )
+    ),
+    DrawConsumerWon.type_name: _example(
+        DrawConsumerWon(
+            organization_id=_ORG, occurred_at=_AT, status="WON", rank=3,
+            claim_expires_at=datetime(2024, 12, 2, 10, 0, tzinfo=UTC), **_DRAW,
+        )
+    ),
+    DrawConsumerLost.type_name: _example(
+        DrawConsumerLost(
+            organization_id=_ORG, occurred_at=_AT, status="LOST", reason="NOT_SELECTED", **_DRAW
+        )
+    ),
+    DrawCompleted.type_name: _example(
+        DrawCompleted(
+            organization_id=_ORG, occurred_at=_AT, draw_id=_DRAW["draw_id"], claimed=98,
+            expired=2,
         )
     ),
 }  # fmt: skip

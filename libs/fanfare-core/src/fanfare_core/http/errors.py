@@ -27,6 +27,7 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from fanfare_core.domain.draws import DrawFull
 from fanfare_core.domain.errors import (
     BadRequest,
     Conflict,
@@ -73,6 +74,7 @@ def error_response(
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotOpenYet: HTTP_423_LOCKED,
     QueueFull: HTTP_429_TOO_MANY_REQUESTS,
+    DrawFull: HTTP_429_TOO_MANY_REQUESTS,
     TooManyRequests: HTTP_429_TOO_MANY_REQUESTS,
     ValidationFailed: HTTP_400_BAD_REQUEST,
     BadRequest: HTTP_400_BAD_REQUEST,
@@ -100,7 +102,7 @@ def _headers_of(exc: DomainError, status: int) -> dict[str, str] | None:
         return {"X-Fingerprint-Error": "true"}
     if isinstance(exc, NotOpenYet) and exc.opens_at is not None:
         return {"Retry-After": format_instant(exc.opens_at)}
-    if isinstance(exc, QueueFull | TooManyRequests):
+    if isinstance(exc, QueueFull | DrawFull | TooManyRequests):
         return {"Retry-After": str(exc.retry_after_seconds)}
     return None
 

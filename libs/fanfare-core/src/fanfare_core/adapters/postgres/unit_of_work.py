@@ -12,10 +12,12 @@ from fanfare_core.adapters.postgres.auctions import AuctionRepository, Settlemen
 from fanfare_core.adapters.postgres.catalog import CatalogRepository
 from fanfare_core.adapters.postgres.consumers import ConsumerRepository
 from fanfare_core.adapters.postgres.distributions import DistributionRepository
+from fanfare_core.adapters.postgres.draw_entries import DrawEntryRepository
 from fanfare_core.adapters.postgres.organizations import OrganizationRepository
 from fanfare_core.adapters.postgres.queue_entries import QueueEntryRepository
 from fanfare_core.adapters.postgres.signing_keys import SigningKeyRepository
 from fanfare_core.domain.distributions import Distribution
+from fanfare_core.domain.draws import DrawEntry
 from fanfare_core.domain.events import Event
 from fanfare_core.domain.queues import QueueEntry
 
@@ -33,6 +35,7 @@ class UnitOfWork:
     queue_entries: QueueEntryRepository
     consumers: ConsumerRepository
     signing_keys: SigningKeyRepository
+    draw_entries: DrawEntryRepository
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
         self._pool = pool
@@ -50,6 +53,7 @@ class UnitOfWork:
         self.queue_entries = QueueEntryRepository(conn)
         self.consumers = ConsumerRepository(conn)
         self.signing_keys = SigningKeyRepository(conn)
+        self.draw_entries = DrawEntryRepository(conn)
         return self
 
     async def __aexit__(
@@ -81,9 +85,10 @@ class UnitOfWork:
         """Append the touched aggregates' events to the outbox, then commit."""
         conn = self.connection
         events, self._recorded = self._recorded, []
-        aggregates: list[Distribution | QueueEntry] = [
+        aggregates: list[Distribution | QueueEntry | DrawEntry] = [
             *self.distributions.seen,
             *self.queue_entries.seen,
+            *self.draw_entries.seen,
         ]
         for aggregate in aggregates:
             events.extend(aggregate.events)

@@ -1,0 +1,291 @@
+"""Draws against real PostgreSQL: entering, running once, the recorded proof recomputes,
+winners' tokens, backups replacing expired and denied wins, completion, and the lock that
+keeps late entries out of a running draw."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
+from fanfare_core.auth.tokens import TokenService
+from fanfare_core.clock import FrozenClock, SystemClock
+from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.domain.draw_selection import first_mismatch
+from fanfare_core.domain.draws import DenyReason, DrawClosed, DrawFull, DrawNotOpenYet
+from fanfare_core.domain.errors import Conflict, NotFound
+from fanfare_core.ids import new_id
+from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.service_layer.draws import DrawDirectory, DrawService
+
+TOKENS = TokenService(KeyRing((new_signing_key(datetime.now(UTC)),)), "fanfare")
+OPENS = datetime(2031, 3, 1, 9, tzinfo=UTC)
+CLOSES = OPENS + timedelta(days=1)
+DRAWS = CLOSES + timedelta(hours=1)
+CLAIM = timedelta(minutes=30)
+
+
+def service(pool, clock: FrozenClock) -> DrawService:  # type: ignore[no-untyped-def]
+    return DrawService(
+        pool=pool,
+        directory=DrawDirectory(pool, ttl_seconds=0),
+        tokens=lambda: TOKENS,
+        clock=clock,
+        claim_window=CLAIM,
+        count_seconds=0,
+    )
+
+
+async def make_draw(pool, tenant, **changes: object) -> str:  # type: ignore[no-untyped-def]
+    settings: dict[str, object] = {
+        "open_at": OPENS.isoformat(),
+        "close_at": CLOSES.isoformat(),
+        "draw_at": DRAWS.isoformat(),
+        "winner_count": 3,
+        **changes,
+    }
+    made = await create_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.DRAW,
+        sequence_id=tenant.sequence_id, changes=DistributionChanges(**settings),  # type: ignore[arg-type]
+    )  # fmt: skip
+    return made.id
+
+
+async def rows(pool, sql: str, *params: object) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql, params)
+        return list(await cur.fetchall())
+
+
+async def statuses(pool, draw: str) -> dict[str, tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    found = await rows(
+        pool,
+        "SELECT consumer_id, status, rank, in_draw FROM draw_entries WHERE draw_id = %s",
+        draw,
+    )
+    return {str(r[0]): r[1:] for r in found}
+
+
+async def event_types(pool, tenant, draw: str) -> list[str]:  # type: ignore[no-untyped-def]
+    found = await rows(
+        pool,
+        "SELECT subject FROM outbox WHERE subject LIKE %s ORDER BY position",
+        f"fanfare.events.{tenant.organization_id}.{draw}.%",
+    )
+    prefix = f"fanfare.events.{tenant.organization_id}.{draw}."
+    return [str(r[0]).removeprefix(prefix) for r in found]
+
+
+async def entry_file(draws: DrawService, org: str, draw: str) -> bytes:
+    return b"".join([chunk async for chunk in await draws.entry_file(org, draw)])
+
+
+async def test_a_draw_runs_once_records_everyone_and_its_proof_recomputes(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant)
+    clock = FrozenClock(OPENS - timedelta(minutes=1))
+    draws = service(pool, clock)
+    people = sorted(new_id("cons") for _ in range(12))
+    with pytest.raises(DrawNotOpenYet):
+        await draws.enter(org, draw, people[0], None)
+    before = await draws.describe(org, draw)
+    assert (before.status, before.entry_count) == ("PENDING", 0)
+    clock.advance(timedelta(minutes=1))
+    entered = [await draws.enter(org, draw, person, f"fp-{person}") for person in people]
+    assert {(s.status, s.won_at, s.admission_token) for s in entered} == {("ENTERED", None, None)}
+    clock.advance(timedelta(seconds=5))
+    assert await draws.enter(org, draw, people[0], None) == entered[0]  # idempotent
+    assert (await draws.leave(org, draw, people[-1])).status == "LEFT"
+    await draws.deny(org, draw, people[-2], DenyReason.FRAUD_DETECTED)
+    view = await draws.describe(org, draw)
+    assert (view.status, view.entry_count) == ("OPEN", 10)
+    with pytest.raises(Conflict, match="Draw is not due yet"):
+        await draws.run_draw(org, draw)
+
+    clock.advance(DRAWS - clock.now())
+    with pytest.raises(DrawClosed):
+        await draws.enter(org, draw, new_id("cons"), None)
+    with pytest.raises(NotFound, match="Draw not drawn yet"):
+        await draws.proof(org, draw)
+    result = await draws.run_draw(org, draw)
+    assert (result.entry_count, len(result.winners), len(result.backups)) == (10, 3, 3)
+    assert result.commitment == view.commitment == hashlib.sha256(result.seed).hexdigest()
+    assert await draws.run_draw(org, draw) == result  # a second run returns the first
+
+    recorded = await statuses(pool, draw)
+    for rank, person in enumerate(result.winners + result.backups, start=1):
+        assert recorded[person] == ("WON" if rank <= 3 else "LOST", rank, True)
+    losers = set(people[:10]) - set(result.winners)
+    assert {recorded[p][0] for p in losers} == {"LOST"}
+    assert recorded[people[-1]] == ("LEFT", None, False)
+    assert recorded[people[-2]] == ("DENIED", None, False)
+    assert (await rows(pool, "SELECT status FROM distributions WHERE id = %s", draw)) == [
+        ("DRAWN",)
+    ]
+    assert (await draws.describe(org, draw)).status == "DRAWN"
+
+    # Anyone recomputes the winners from the published proof and entry list.
+    published = await entry_file(draws, org, draw)
+    assert published == "".join(f"{p}\n" for p in people[:10]).encode()
+    assert first_mismatch((await draws.proof(org, draw)).proof(), published) is None
+    assert first_mismatch(result.proof(), published.replace(people[0].encode(), b"x")) is not None
+
+    # Winners hold a token for this draw, bound to the device that entered.
+    winner = await draws.status(org, draw, result.winners[0])
+    assert winner.status == "WON"
+    assert winner.admission_token is not None
+    claims = TOKENS.verify(
+        winner.admission_token, audience=draw, token_type="admission", now=clock.now()
+    )
+    assert claims.subject == result.winners[0]
+    assert claims.fingerprint_hash is not None
+    assert claims.expires_at == clock.now() + CLAIM
+    loser = await draws.status(org, draw, next(iter(losers)))
+    assert (loser.status, loser.admission_token) == ("LOST", None)
+
+    # One event per change, each once, the draw's twice-run included.
+    events = await event_types(pool, tenant, draw)
+    assert events.count("draw.consumer.entered") == 12
+    assert events.count("draw.consumer.won") == 3
+    assert events.count("draw.consumer.lost") == 7
+    assert events.count("draw.consumer.left") == events.count("draw.consumer.denied") == 1
+    assert events.count("distribution.status_changed") == 1
+
+
+async def test_expired_and_denied_wins_pass_to_the_backups_in_order(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, winner_count=2)
+    clock = FrozenClock(OPENS)
+    draws = service(pool, clock)
+    for _ in range(6):
+        await draws.enter(org, draw, new_id("cons"), None)
+    clock.advance(DRAWS - OPENS)
+    result = await draws.run_draw(org, draw)
+    first, second = result.winners
+    b1, b2 = result.backups
+    with pytest.raises(Conflict, match="Consumer has not won"):
+        await draws.claim(org, draw, b1)
+    claimed = await draws.claim(org, draw, first)
+    assert (claimed.status, claimed.claimed_at is not None) == ("WON", True)
+    assert await draws.claim(org, draw, first) == claimed  # idempotent
+
+    # The second winner lets the window pass: it shows LOST at once, and promotion hands
+    # the win to the first backup with a fresh window and token.
+    clock.advance(CLAIM)
+    assert (await draws.status(org, draw, second)).status == "LOST"
+    with pytest.raises(Conflict, match="Claim window has expired"):
+        await draws.claim(org, draw, second)
+    promotion = await draws.promote_backups(org, draw)
+    assert (promotion.expired, promotion.promoted, promotion.completed) == (1, 1, False)
+    promoted = await draws.status(org, draw, b1)
+    assert promoted.status == "WON"
+    assert promoted.admission_token is not None
+    assert (await statuses(pool, draw))[second][0] == "LOST"
+    assert (await draws.promote_backups(org, draw)).promoted == 0  # nothing more to do
+
+    # A denied winner forfeits too: the last backup wins.
+    denied = await draws.deny(org, draw, b1, DenyReason.FRAUD_DETECTED)
+    assert (denied.status, denied.admission_token) == ("DENIED", None)
+    assert (await draws.status(org, draw, b2)).status == "WON"
+    with pytest.raises(Conflict, match="Win was already claimed"):
+        await draws.deny(org, draw, first, DenyReason.ADMIN_ACTION)
+
+    # The last open win expires with no backup left: every win is claimed or expired.
+    clock.advance(CLAIM)
+    done = await draws.promote_backups(org, draw)
+    assert (done.expired, done.promoted, done.completed) == (1, 0, True)
+    assert (await draws.describe(org, draw)).status == "COMPLETED"
+    events = await event_types(pool, tenant, draw)
+    assert events.count("draw.consumer.won") == 4  # two at the draw, two promoted
+    assert events.count("draw.completed") == 1
+    assert events.count("distribution.status_changed") == 2  # DRAWN, then COMPLETED
+
+
+async def test_max_entries_is_never_exceeded_and_leaving_frees_a_place(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, max_entries=5)
+    draws = service(pool, FrozenClock(OPENS))
+    crowd = [new_id("cons") for _ in range(12)]
+    outcomes = await asyncio.gather(
+        *(draws.enter(org, draw, person, None) for person in crowd), return_exceptions=True
+    )
+    entered = [p for p, o in zip(crowd, outcomes, strict=True) if not isinstance(o, Exception)]
+    assert len(entered) == 5
+    assert all(isinstance(o, DrawFull) for o in outcomes if isinstance(o, Exception))
+    assert (await draws.enter(org, draw, entered[0], None)).status == "ENTERED"  # idempotent
+    await draws.leave(org, draw, entered[0])
+    late = next(p for p in crowd if p not in entered)
+    assert (await draws.enter(org, draw, late, None)).status == "ENTERED"
+    with pytest.raises(DrawFull):
+        await draws.enter(org, draw, entered[0], None)
+
+
+async def test_entries_racing_the_draw_are_either_in_it_or_refused(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, winner_count=5)
+    entering = service(pool, FrozenClock(OPENS))  # a replica whose clock is late
+    drawing = service(pool, FrozenClock(DRAWS))
+    for _ in range(20):
+        await entering.enter(org, draw, new_id("cons"), None)
+    crowd = [new_id("cons") for _ in range(40)]
+    outcomes = await asyncio.gather(
+        drawing.run_draw(org, draw),
+        *(entering.enter(org, draw, person, None) for person in crowd),
+        return_exceptions=True,
+    )
+    result = outcomes[0]
+    assert not isinstance(result, BaseException)
+    refused = sum(isinstance(o, DrawClosed) for o in outcomes[1:])
+    assert all(not isinstance(o, BaseException) or isinstance(o, DrawClosed) for o in outcomes)
+    recorded = await statuses(pool, draw)
+    assert "ENTERED" not in {s for s, _, _ in recorded.values()}  # nobody left outside
+    assert result.entry_count == len(recorded) == 60 - refused
+    published = await entry_file(drawing, org, draw)
+    assert first_mismatch(result.proof(), published) is None
+
+
+async def test_a_draw_without_entries_completes_at_once(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, close_at=None)
+    draws = service(pool, FrozenClock(DRAWS))
+    result = await draws.run_draw(org, draw)
+    assert (result.entry_count, result.winners, result.backups) == (0, (), ())
+    assert await entry_file(draws, org, draw) == b""
+    assert first_mismatch(result.proof(), b"") is None
+    assert (await draws.describe(org, draw)).status == "COMPLETED"
+
+
+async def test_thousands_of_entries_are_drawn_in_bulk(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, winner_count=200)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO draw_entries (draw_id, consumer_id, organization_id, status,"
+            " entered_at, version) SELECT %s, 'cons_' || md5(i::text), %s, 'ENTERED', %s,"
+            " nextval('draw_entry_version') FROM generate_series(1, 20000) AS i",
+            (draw, org, OPENS),
+        )
+    draws = service(pool, FrozenClock(DRAWS))
+    result = await draws.run_draw(org, draw)
+    assert (result.entry_count, len(result.winners), len(result.backups)) == (20_000, 200, 200)
+    assert first_mismatch(result.proof(), await entry_file(draws, org, draw)) is None
+    events = await event_types(pool, tenant, draw)
+    assert (events.count("draw.consumer.won"), events.count("draw.consumer.lost")) == (200, 19_800)
+
+
+async def test_other_organizations_cannot_see_or_run_a_draw(pool, tenant, tenant_factory) -> None:  # type: ignore[no-untyped-def]
+    draw = await make_draw(pool, tenant)
+    draws = service(pool, FrozenClock(DRAWS))
+    stranger = (await tenant_factory()).organization_id
+    for call in (
+        draws.describe(stranger, draw),
+        draws.run_draw(stranger, draw),
+        draws.proof(stranger, draw),
+        draws.status(stranger, draw, new_id("cons")),
+    ):
+        with pytest.raises(NotFound, match="Draw not found"):
+            await call

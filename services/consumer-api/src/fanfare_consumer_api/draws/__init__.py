@@ -1,0 +1,1 @@
+"""Draws on the consumer API: entering, leaving, status, claims, and the public proof."""
