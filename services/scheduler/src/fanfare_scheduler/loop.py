@@ -18,7 +18,7 @@ from fanfare_core.logs import get_logger
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 from fanfare_core.service_layer.schedule import AdmissionPacer, Transitions
-from fanfare_core.service_layer.signing_keys import KeyRingLoader
+from fanfare_core.service_layer.signing_keys import key_ring_for
 from fanfare_scheduler.lease import Lease
 
 log = get_logger(__name__)
@@ -60,10 +60,7 @@ async def run_scheduler(
 ) -> None:
     clock = clock or SystemClock()
     settings = resources.settings
-    ring = KeyRingLoader(
-        resources.pool, clock, issuer=settings.token_issuer,
-        refresh_seconds=settings.signing_key_refresh_seconds,
-    )  # fmt: skip
+    ring = key_ring_for(settings, resources.pool, clock)
     await ring.start()
     queues = QueueService(
         pool=resources.pool,

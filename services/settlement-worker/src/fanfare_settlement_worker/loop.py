@@ -18,7 +18,7 @@ from fanfare_core.logs import get_logger
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.auctions import AuctionService
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService
-from fanfare_core.service_layer.signing_keys import KeyRingLoader
+from fanfare_core.service_layer.signing_keys import key_ring_for
 
 log = get_logger(__name__)
 Settle = Callable[[str, str], Awaitable[object]]
@@ -54,10 +54,7 @@ async def run_settlement_worker(
     """Settle requests until ``stop``."""
     clock = clock or SystemClock()
     settings = resources.settings
-    ring = KeyRingLoader(
-        resources.pool, clock, issuer=settings.token_issuer,
-        refresh_seconds=settings.signing_key_refresh_seconds,
-    )  # fmt: skip
+    ring = key_ring_for(settings, resources.pool, clock)
     await ring.start()
     auctions = AuctionService(resources.pool, clock, tokens=ring.current)
     draws = DrawService(

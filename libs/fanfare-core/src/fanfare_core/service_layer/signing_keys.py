@@ -22,6 +22,7 @@ from fanfare_core.auth.tokens import InvalidToken, TokenClaims, TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.errors import ErrorCollector
 from fanfare_core.logs import get_logger
+from fanfare_core.settings import Settings
 
 log = get_logger(__name__)
 
@@ -153,3 +154,15 @@ class KeyRingLoader:
                 await self.reload()
             except Exception as error:  # keep the ring we have; try again next time
                 log.warning("key ring refresh failed", error=repr(error))
+
+
+def key_ring_for(
+    settings: Settings, pool: AsyncConnectionPool[AsyncConnection], clock: Clock
+) -> KeyRingLoader:
+    """The key ring of a worker process, configured from its settings (not yet started)."""
+    return KeyRingLoader(
+        pool,
+        clock,
+        issuer=settings.token_issuer,
+        refresh_seconds=settings.signing_key_refresh_seconds,
+    )
