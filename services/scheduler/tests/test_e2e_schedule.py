@@ -34,8 +34,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workers(settings, tmp_path_factory) -> Iterator[dict[str, ServiceProcess]]:  # type: ignore[no-untyped-def]
     log_dir: Path = tmp_path_factory.mktemp("workers")
+    # Claim windows of two seconds, so a backup's promotion can be watched.
+    env = {"FANFARE_DRAW_CLAIM_SECONDS": "2"}
     running = {
-        name: start_service(name, settings, log_dir) for name in ("scheduler", "settlement-worker")
+        name: start_service(name, settings, log_dir, env)
+        for name in ("scheduler", "settlement-worker")
     }
     yield running
     for process in running.values():
@@ -274,3 +277,37 @@ async def test_a_draw_closes_and_is_drawn_by_itself(workers, pool, tenant) -> No
     assert await status_events(pool, draw) == [
         ("SCHEDULED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "DRAWN"),
     ]  # fmt: skip
+
+
+async def test_a_backup_wins_when_a_claim_expires_and_the_draw_completes(
+    workers, pool, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    draw = await create(
+        pool, tenant, Kind.DRAW, open_at="2020-01-01T00:00:00Z", draw_at=at(1), winner_count=1
+    )
+    ring = KeyRingLoader(pool, SystemClock(), issuer="fanfare", refresh_seconds=60)
+    await ring.reload()
+    service = DrawService(
+        pool=pool, directory=DrawDirectory(pool, ttl_seconds=0), tokens=ring.current,
+        clock=SystemClock(),
+    )  # fmt: skip
+    entrants = [new_id("cons") for _ in range(3)]
+    for person in entrants:
+        await service.enter(tenant.organization_id, draw, person, None)
+    await status_becomes(pool, draw, "DRAWN")
+    winners, backups = await row(
+        pool, "SELECT winners, backups FROM draw_results WHERE draw_id = %s", draw
+    )
+    first, backup = winners[0], backups[0]
+
+    async def status_of(person: str) -> str:
+        return (await service.status(tenant.organization_id, draw, person)).status
+
+    async def promoted() -> None:
+        while await status_of(backup) != "WON":  # noqa: ASYNC110 - polls the service
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(promoted(), timeout=15)  # the first claim window (2 s) ran out
+    assert await status_of(first) == "LOST"
+    await service.claim(tenant.organization_id, draw, backup)
+    await status_becomes(pool, draw, "COMPLETED")

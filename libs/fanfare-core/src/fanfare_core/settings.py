@@ -48,6 +48,7 @@ class Settings:
     enter_limit_per_consumer: int = 30
     enter_limit_per_address: int = 600
     queue_cache_seconds: float = 30.0
+    draw_claim_seconds: int = 86400
 
     def require_infrastructure(self) -> None:
         """Raise :class:`SettingsError` unless the three server URLs are configured."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import nats.errors
 from nats.aio.msg import Msg
 
+from fanfare_core.adapters.postgres import schedule
 from fanfare_core.clock import Clock, SystemClock
 from fanfare_core.events.catalogue import SETTLEMENT_CONSUMER
 from fanfare_core.events.envelope import decode_envelope
@@ -22,6 +24,7 @@ from fanfare_core.service_layer.signing_keys import key_ring_for
 
 log = get_logger(__name__)
 Settle = Callable[[str, str], Awaitable[object]]
+PROMOTE_EVERY = 1.0
 
 
 async def handle(message: Msg, settlers: dict[str, Settle]) -> None:
@@ -48,6 +51,23 @@ class SettlementFailed(Exception):
     pass
 
 
+async def _promote_forever(
+    resources: Resources, draws: DrawService, clock: Clock, stop: asyncio.Event
+) -> None:
+    """Every second: let backups win in place of wins whose claim window ran out, and
+    complete draws whose wins are all claimed or expired (safe on every replica)."""
+    while not stop.is_set():
+        try:
+            async with resources.pool.connection() as conn:
+                due = await schedule.draws_to_promote(conn, clock.now())
+            for organization_id, draw_id in due:
+                await draws.promote_backups(organization_id, draw_id)
+        except Exception as error:
+            log.warning("backup promotion failed", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PROMOTE_EVERY)
+
+
 async def run_settlement_worker(
     resources: Resources, stop: asyncio.Event, clock: Clock | None = None
 ) -> None:
@@ -62,7 +82,9 @@ async def run_settlement_worker(
         directory=DrawDirectory(resources.pool, ttl_seconds=0),
         tokens=ring.current,
         clock=clock,
+        claim_window=timedelta(seconds=settings.draw_claim_seconds),
     )
+    promoting = asyncio.create_task(_promote_forever(resources, draws, clock, stop))
     settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": draws.run_draw}
     subscription = await resources.js.pull_subscribe(
         SETTLEMENT_CONSUMER.filter_subject,
@@ -85,6 +107,9 @@ async def run_settlement_worker(
                 except SettlementFailed:
                     continue
     finally:
+        promoting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await promoting
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
         await ring.close()

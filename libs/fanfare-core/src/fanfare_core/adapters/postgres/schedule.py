@@ -128,3 +128,18 @@ async def queues_with_expired_admissions(conn: AsyncConnection, now: datetime) -
         (now,),
     )
     return [str(row[0]) for row in await cur.fetchall()]
+
+
+async def draws_to_promote(conn: AsyncConnection, now: datetime) -> list[tuple[str, str]]:
+    """Drawn draws with a win whose claim window ran out unclaimed, or with no win left
+    open (so they can complete): ``(organization, draw)`` pairs."""
+    cur = await conn.execute(
+        "SELECT d.organization_id, d.id FROM distributions d"
+        " WHERE d.kind = 'draw' AND d.status = 'DRAWN' AND d.deleted_at IS NULL AND ("
+        "   EXISTS (SELECT 1 FROM draw_entries e WHERE e.draw_id = d.id AND e.status = 'WON'"
+        "     AND e.claimed_at IS NULL AND e.claim_expires_at <= %s)"
+        "   OR NOT EXISTS (SELECT 1 FROM draw_entries e WHERE e.draw_id = d.id"
+        "     AND e.status = 'WON' AND e.claimed_at IS NULL AND e.claim_expires_at > %s))",
+        (now, now),
+    )
+    return [(str(a), str(b)) for a, b in await cur.fetchall()]
