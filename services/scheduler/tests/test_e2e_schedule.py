@@ -311,3 +311,42 @@ async def test_a_backup_wins_when_a_claim_expires_and_the_draw_completes(
     assert await status_of(first) == "LOST"
     await service.claim(tenant.organization_id, draw, backup)
     await status_becomes(pool, draw, "COMPLETED")
+
+
+async def test_a_redelivered_settlement_request_settles_nothing_twice(
+    workers, settings, pool, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed after committing but before acking leaves the request to be
+    delivered again; this sends that same request again and finds one result."""
+    auction = await create(
+        pool, tenant, Kind.AUCTION, open_at="2020-01-01T00:00:00Z", settle_at=at(3600),
+        buy_now_price=Decimal(100),
+    )  # fmt: skip
+    await bid(pool, tenant, auction, new_id("cons"), 100)
+    await status_becomes(pool, auction, "SETTLED")
+    subject = f"fanfare.work.settlement.{tenant.organization_id}.{auction}"
+    (payload,) = await row(pool, "SELECT payload FROM outbox WHERE subject = %s", subject)
+    client = await nats.connect(settings.nats_url)
+    try:
+        js = client.jetstream()
+        # A new message id, as a redelivery would not be deduplicated either.
+        await js.publish(subject, bytes(payload), headers={"Nats-Msg-Id": new_id("evt")})
+
+        async def consumed() -> None:
+            while True:
+                info = await js.consumer_info("FANFARE_SETTLEMENT", "settlement-worker")
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(consumed(), timeout=15)
+    finally:
+        await client.close()
+    counts = await row(
+        pool,
+        "SELECT (SELECT count(*) FROM auction_results WHERE auction_id = %s),"
+        " (SELECT count(*) FROM auction_winners WHERE auction_id = %s),"
+        " (SELECT count(*) FROM outbox WHERE subject LIKE %s)",
+        auction, auction, f"fanfare.events.%.{auction}.auction.settled",
+    )  # fmt: skip
+    assert counts == (1, 1, 1)
