@@ -18,9 +18,14 @@ from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.adapters.redis.queue_line import QueueLine
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.domain.draw_selection import first_mismatch
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer.auctions import AuctionService
-from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.service_layer.distributions import (
+    create_distribution,
+    delete_distribution,
+    update_distribution,
+)
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 from fanfare_core.service_layer.signing_keys import KeyRingLoader
@@ -274,6 +279,13 @@ async def test_a_draw_closes_and_is_drawn_by_itself(workers, pool, tenant) -> No
     assert set(winners) | set(backups) <= set(entrants)
     won = [(await service.status(tenant.organization_id, draw, p)).status for p in entrants]
     assert sorted(won) == ["LOST", "LOST", "LOST", "WON", "WON"]
+    # Anyone can recompute the result from the published proof and entry file.
+    result = await service.proof(tenant.organization_id, draw)
+    chunks = await service.entry_file(tenant.organization_id, draw)
+    entries = b"".join([chunk async for chunk in chunks])
+    assert first_mismatch(result.proof(), entries) is None
+    tampered = entries.replace(entrants[0].encode(), b"cons_x")
+    assert first_mismatch(result.proof(), tampered) is not None
     assert await status_events(pool, draw) == [
         ("SCHEDULED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "DRAWN"),
     ]  # fmt: skip
@@ -350,3 +362,20 @@ async def test_a_redelivered_settlement_request_settles_nothing_twice(
         auction, auction, f"fanfare.events.%.{auction}.auction.settled",
     )  # fmt: skip
     assert counts == (1, 1, 1)
+
+
+async def test_updates_reschedule_and_deletes_cancel(workers, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    moved = await create(pool, tenant, Kind.QUEUE, open_at=at(1))
+    dropped = await create(pool, tenant, Kind.QUEUE, open_at=at(1))
+    later = datetime.now(UTC) + timedelta(seconds=3)
+    await update_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.QUEUE, moved,
+        DistributionChanges(open_at=later.isoformat()),
+    )  # fmt: skip
+    await delete_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.QUEUE, dropped
+    )
+    opened_at = await status_becomes(pool, moved, "OPEN")
+    assert opened_at >= later  # the old instant was not used
+    stored = await row(pool, "SELECT status FROM distributions WHERE id = %s", dropped)
+    assert stored[0] == "SCHEDULED"  # deleted: never opened
