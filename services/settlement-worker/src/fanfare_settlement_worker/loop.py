@@ -60,10 +60,14 @@ async def _promote_forever(
         try:
             async with resources.pool.connection() as conn:
                 due = await schedule.draws_to_promote(conn, clock.now())
-            for organization_id, draw_id in due:
-                await draws.promote_backups(organization_id, draw_id)
         except Exception as error:
-            log.warning("backup promotion failed", error=repr(error))
+            log.warning("could not look for draws to promote", error=repr(error))
+            due = []
+        for organization_id, draw_id in due:
+            try:  # one draw's trouble must not hold up the others
+                await draws.promote_backups(organization_id, draw_id)
+            except Exception:
+                log.exception("backup promotion failed", draw=draw_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=PROMOTE_EVERY)
 

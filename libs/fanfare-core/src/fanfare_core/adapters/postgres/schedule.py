@@ -135,7 +135,8 @@ async def draws_to_promote(conn: AsyncConnection, now: datetime) -> list[tuple[s
     open (so they can complete): ``(organization, draw)`` pairs."""
     cur = await conn.execute(
         "SELECT d.organization_id, d.id FROM distributions d"
-        " WHERE d.kind = 'draw' AND d.status = 'DRAWN' AND d.deleted_at IS NULL AND ("
+        " WHERE d.kind = 'draw' AND d.status = 'DRAWN' AND d.deleted_at IS NULL"
+        " AND EXISTS (SELECT 1 FROM draw_results r WHERE r.draw_id = d.id) AND ("
         "   EXISTS (SELECT 1 FROM draw_entries e WHERE e.draw_id = d.id AND e.status = 'WON'"
         "     AND e.claimed_at IS NULL AND e.claim_expires_at <= %s)"
         "   OR NOT EXISTS (SELECT 1 FROM draw_entries e WHERE e.draw_id = d.id"
