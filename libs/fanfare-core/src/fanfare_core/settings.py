@@ -35,8 +35,6 @@ class Settings:
     database_pool_min: int = 1
     database_pool_max: int = 10
     outbox_poll_seconds: float = 1.0
-    default_time_zone: str = "UTC"
-    default_currency: str = "USD"
     token_issuer: str = "fanfare"  # noqa: S105 - the tokens' iss claim, not a secret
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 30 * 24 * 3600
