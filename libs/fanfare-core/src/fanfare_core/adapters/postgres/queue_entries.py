@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from fanfare_core.adapters.postgres.versioned import save_versioned
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 
 _COLUMNS = (
@@ -85,14 +86,7 @@ class QueueEntryRepository:
 
     async def save(self, entry: QueueEntry) -> None:
         """Insert or update ``entry``; it takes a new version."""
-        values = [getattr(entry, c) for c in _COLUMNS[:-1]]
-        values[_COLUMNS.index("status")] = entry.status.value
-        cur = await self._conn.execute(_UPSERT, values)
-        row = await cur.fetchone()
-        assert row is not None
-        entry.version = int(row[0])
-        if not any(e is entry for e in self.seen):
-            self.seen.append(entry)
+        await save_versioned(self._conn, _UPSERT, _COLUMNS, entry, self.seen)  # type: ignore[arg-type]
 
     async def position(self, entry: QueueEntry) -> int:
         """1 + the consumers still QUEUED ahead (the slow path, when Redis cannot answer)."""
