@@ -263,7 +263,13 @@ async def test_settlement_pays_the_top_bidders_above_the_reserve(
     lost = (await browser.get(f"/api/v1/auctions/{auction}/status", headers=low.headers())).json()
     assert lost["status"] == "LOST"
     assert "paymentToken" not in lost
-    assert (await browser.get(f"/api/v1/auctions/{auction}")).json()["status"] == "SETTLED"
+
+    async def shows_settled() -> None:
+        # Settled in another process: the consumer API hears distribution.status_changed.
+        while (await browser.get(f"/api/v1/auctions/{auction}")).json()["status"] != "SETTLED":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(shows_settled(), timeout=10)
 
 
 async def test_nobody_wins_below_the_reserve(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]

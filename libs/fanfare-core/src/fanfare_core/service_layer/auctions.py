@@ -115,8 +115,6 @@ class AuctionService:
         auction = await self._auction(organization_id, auction_id)
         async with UnitOfWork(self._pool) as uow:
             book = await uow.auctions.book(auction_id)
-            fresh = await uow.distributions.get(organization_id, Kind.AUCTION, auction_id)
-        auction = fresh or auction
         status = consumer_status(auction, book.closed_at is not None, self._clock.now())
         return AuctionView(auction, status, book.high_bid)
 

@@ -1,5 +1,5 @@
 """What the queue and auction routes need while the app runs: their services, enter limits,
-and a subscription that drops cached distributions the moment an admin changes them."""
+and subscriptions that drop cached distributions the moment they change."""
 
 from __future__ import annotations
 
@@ -49,10 +49,13 @@ async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
             directory.forget(distribution_id)
             app.state.auctions.forget(distribution_id)
 
-    subscription = await resources.nats.subscribe(
-        f"{EVENTS_PREFIX}.*.*.distribution.updated", cb=forget_changed
-    )
+    # Admin changes, and status changes made by the scheduler or the settlement worker.
+    subscriptions = [
+        await resources.nats.subscribe(f"{EVENTS_PREFIX}.*.*.{kind}", cb=forget_changed)
+        for kind in ("distribution.updated", "distribution.status_changed")
+    ]
     try:
         yield
     finally:
-        await subscription.unsubscribe()
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
