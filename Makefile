@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 # Slow suites run in CI (CI=true) and with `make test-all`; a local `make test` skips them.
 PYTEST_SELECT := $(if $(filter true 1 yes,$(CI)),,-m "not slow")
 
-.PHONY: help install run test test-all lint format docs migrate bench clean
+.PHONY: help install run test test-all lint format docs migrate bench images clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,9 +45,17 @@ docs: install ## Regenerate docs/events.md from the event catalogue
 migrate: install ## Apply database migrations to FANFARE_DATABASE_URL
 	$(UV) run --frozen fanfare migrate
 
-bench: install ## Measure: scheduler lateness (1,000 transitions in a minute), a 1M-entry draw
-	$(UV) run --frozen python benchmarks/scheduler_lateness.py --transitions 1000 --spread 60
-	$(UV) run --frozen python libs/fanfare-core/benchmarks/bench_draws.py
+bench: install ## Measure the flash crowd (every scenario; writes docs/benchmarks.md)
+	$(UV) run --frozen fanfare-bench --report docs/benchmarks.md
+
+IMAGE_TAG ?= 0.1.0
+IMAGE_TARGETS := admin-api consumer-api scheduler settlement-worker cli
+
+images: ## Build the images fanfare/<service>:IMAGE_TAG (needs a Docker engine)
+	@docker info --format 'Docker engine {{.ServerVersion}}' || { echo "make images: no Docker engine answers here"; exit 1; }
+	for target in $(IMAGE_TARGETS); do \
+		docker build -f deploy/docker/Dockerfile --target $$target -t fanfare/$$target:$(IMAGE_TAG) . || exit 1; \
+	done
 
 clean: ## Remove .venv, .tools and the local run folder (.run: databases included)
 	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache

@@ -195,6 +195,23 @@ async def test_hundreds_of_concurrent_bids_lose_nothing(browser, pool, tenant) -
     assert all(b >= a + Decimal("0.5") for a, b in itertools.pairwise(values))
     high = (await browser.get(f"/api/v1/auctions/{auction}")).json()["currentHighBid"]
     assert Decimal(str(high)) == max(values)
+    # Bids are taken in batches: each bidder's count and best, and one event per bid, hold.
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT consumer_id, bid_count, best_amount FROM auction_bidders WHERE auction_id = %s",
+            (auction,),
+        )
+        records = {row[0]: (row[1], row[2]) for row in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT count(*) FROM outbox WHERE subject LIKE %s",
+            (f"%.{auction}.auction.bid.placed",),
+        )
+        placed_events = (await cur.fetchone())[0]
+    mine: dict[str, list[Decimal]] = {}
+    for consumer, amount in accepted:
+        mine.setdefault(consumer, []).append(amount)
+    assert records == {c: (len(a), max(a)) for c, a in mine.items()}
+    assert placed_events == len(accepted)
 
 
 async def settle(pool, tenant, auction: str):  # type: ignore[no-untyped-def]

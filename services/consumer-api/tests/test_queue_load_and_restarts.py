@@ -108,3 +108,72 @@ async def test_entries_survive_a_restart_and_a_redis_flush(
         refused = await enter(browser, queue, await new_shopper(browser))
         assert (refused.status_code, refused.json()) == (429, {"error": "Too many requests"})
         assert int(refused.headers["Retry-After"]) >= 1
+
+
+async def enter_from(browser: httpx.AsyncClient, queue: str, address: str) -> httpx.Response:
+    """A new shopper entering through a proxy that names ``address`` as the client."""
+    shopper = await new_shopper(browser)
+    return await browser.post(
+        f"/api/v1/queues/{queue}/enter",
+        headers={**shopper.headers(), "X-Forwarded-For": address},
+    )
+
+
+async def test_the_address_limit_counts_the_client_a_trusted_proxy_names(
+    private_consumer_api: ServiceProcess, pool, tenant: Tenant
+) -> None:  # type: ignore[no-untyped-def]
+    # The test client connects from 127.0.0.1, a trusted proxy by default.
+    queue = await make_queue(pool, tenant)
+    first, second = (f"198.51.100.{random.randint(1, 254)}" for _ in range(2))
+    url = private_consumer_api.spec.url
+    headers = {"X-Publishable-Key": tenant.publishable_key}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as browser:
+        for _ in range(5):
+            assert (await enter_from(browser, queue, first)).status_code == 200
+        assert (await enter_from(browser, queue, first)).status_code == 429
+        # Another shopper behind the same proxy has a budget of their own.
+        assert (await enter_from(browser, queue, second)).status_code == 200
+
+
+async def test_an_untrusted_peer_cannot_pick_its_address(
+    settings: Settings, pool, tenant: Tenant, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    process = start_service(
+        "consumer-api",
+        settings,
+        tmp_path,
+        {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "5", "FANFARE_TRUSTED_PROXIES": "10.1.2.3"},
+    )
+    try:
+        queue = await make_queue(pool, tenant)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        await redis.delete("rl:enter:a:127.0.0.1")
+        await redis.aclose()
+        headers = {"X-Publishable-Key": tenant.publishable_key}
+        async with httpx.AsyncClient(
+            base_url=process.spec.url, headers=headers, timeout=10
+        ) as browser:
+            # A forged X-Forwarded-For per request does not escape the peer's own budget.
+            codes = [
+                (await enter_from(browser, queue, f"203.0.113.{n}")).status_code
+                for n in range(1, 7)
+            ]
+        assert codes == [200] * 5 + [429]
+    finally:
+        process.stop()
+
+
+async def test_three_hundred_simultaneous_connections_all_get_answers(
+    consumer_api: str, pool, tenant: Tenant
+) -> None:  # type: ignore[no-untyped-def]
+    # More connections at once than the process keeps to Redis: requests wait their turn.
+    queue = await make_queue(pool, tenant)
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    headers = {"X-Publishable-Key": tenant.publishable_key}
+    async with httpx.AsyncClient(
+        base_url=consumer_api, headers=headers, timeout=30, limits=limits
+    ) as browser:
+        crowd = await shoppers(browser, 300)
+        responses = await asyncio.gather(*(enter(browser, queue, s) for s in crowd))
+    assert sorted({r.status_code for r in responses}) == [200]
+    assert len(await arrival_order(pool, queue)) == 300

@@ -20,6 +20,9 @@ from fanfare_core.settings import Settings
 
 log = get_logger(__name__)
 
+#: Redis connections a process keeps at most.
+REDIS_CONNECTIONS = 64
+
 
 @dataclass(slots=True)
 class Resources:
@@ -38,10 +41,16 @@ class Resources:
         """Connect to the three servers and declare the streams (idempotent)."""
         settings.require_infrastructure()
         pool = await open_pool(settings)
-        redis_client = aioredis.Redis.from_url(settings.redis_url)
+        # A flash crowd opens hundreds of requests at once: they wait their turn for one
+        # of these connections rather than fail.
+        redis_client = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10
+            )
+        )
         nats_client = await connect(settings.nats_url, settings.service_name)
         js = nats_client.jetstream()
-        await declare_streams(js)
+        await declare_streams(js, settings.stream_replicas)
         return cls(settings=settings, pool=pool, redis=redis_client, nats=nats_client, js=js)
 
     def start_outbox_relay(self) -> None:

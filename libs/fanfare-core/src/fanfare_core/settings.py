@@ -47,6 +47,8 @@ class Settings:
     enter_limit_per_address: int = 600
     queue_cache_seconds: float = 30.0
     draw_claim_seconds: int = 86400
+    stream_replicas: int = 1
+    trusted_proxies: str = "127.0.0.1,::1"
 
     def require_infrastructure(self) -> None:
         """Raise :class:`SettingsError` unless the three server URLs are configured."""
@@ -89,6 +91,7 @@ _POSITIVE = (
     "exchange_code_seconds",
     "signing_key_refresh_seconds",
     "session_revocation_recheck_seconds",
+    "stream_replicas",
 )
 
 

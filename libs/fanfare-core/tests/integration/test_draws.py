@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,9 +16,17 @@ from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import FrozenClock, SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
-from fanfare_core.domain.draw_selection import first_mismatch
+from fanfare_core.domain.draw_selection import (
+    InvalidEntries,
+    canonical_entries,
+    encode_entries,
+    first_mismatch,
+    select,
+)
 from fanfare_core.domain.draws import DenyReason, DrawClosed, DrawFull, DrawNotOpenYet
 from fanfare_core.domain.errors import Conflict, NotFound
+from fanfare_core.domain.timing import format_instant
+from fanfare_core.events.envelope import decode_envelope
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService
@@ -289,3 +298,157 @@ async def test_other_organizations_cannot_see_or_run_a_draw(pool, tenant, tenant
     ):
         with pytest.raises(NotFound, match="Draw not found"):
             await call
+
+
+# -- the bulk path of run_draw: what it records must be what the algorithm defines ---------
+
+# Ids a storefront's consumer could not choose today (they are ``cons_`` ULIDs), but which
+# the algorithm allows: escapes of COPY's text format and of JSON, spaces, tabs, non-ASCII.
+ODD_IDS = ["a\\b", 'say "hi"', "tab\there", "ünï", "日本", "end\\", "x y", "\u00e9t\u00e9"]
+
+
+async def insert_entries(pool, tenant, draw: str, entries: dict[str, str | None]) -> None:  # type: ignore[no-untyped-def]
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO draw_entries (draw_id, consumer_id, organization_id, status,"
+            " entered_at, fingerprint_hash, version)"
+            " SELECT %s, c, %s, 'ENTERED', %s, f, nextval('draw_entry_version')"
+            " FROM unnest(%s::text[], %s::text[]) AS e(c, f)",
+            (draw, tenant.organization_id, OPENS, list(entries), list(entries.values())),
+        )
+
+
+async def draw_events(pool, tenant, draw: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    found = await rows(
+        pool,
+        "SELECT id, subject, payload FROM outbox WHERE subject LIKE %s ORDER BY position",
+        f"fanfare.events.{tenant.organization_id}.{draw}.draw.consumer.%",
+    )
+    events = []
+    for event_id, subject, payload in found:
+        envelope = decode_envelope(bytes(payload))  # type: ignore[arg-type]
+        assert envelope.id == event_id
+        assert str(subject).endswith(f".{envelope.type}")
+        events.append({"type": envelope.type, **envelope.data})
+    return events
+
+
+@pytest.mark.parametrize("case", range(6))
+async def test_what_a_draw_records_is_exactly_what_the_algorithm_selects(
+    pool, tenant, case
+) -> None:  # type: ignore[no-untyped-def]
+    """Random entry lists and winner counts: the recorded winners and backups equal an
+    independent run of ``select`` over the canonical list with the stored seed; every
+    entrant ends WON or LOST with the right rank and reason, and has exactly one event;
+    winners' tokens carry their own fingerprint; a second run changes nothing."""
+    rng = random.Random(case)
+    size = rng.choice([1, 2, 5, 40, 300, 2500])
+    winner_count = rng.randint(1, max(1, size // 3))
+    people = [new_id("cons") for _ in range(size)]
+    if case % 2:
+        people[: len(ODD_IDS)] = ODD_IDS[:size]
+    fingerprints = {
+        p: (hashlib.sha256(p.encode()).hexdigest() if rng.random() < 0.7 else None) for p in people
+    }
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, winner_count=winner_count)
+    await insert_entries(pool, tenant, draw, fingerprints)
+    bystander = new_id("cons")  # left before the draw: takes no part
+    await insert_entries(pool, tenant, draw, {bystander: None})
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE draw_entries SET status = 'LEFT' WHERE draw_id = %s AND consumer_id = %s",
+            (draw, bystander),
+        )
+    clock = FrozenClock(DRAWS)
+    draws = service(pool, clock)
+
+    result = await draws.run_draw(org, draw)
+
+    seed = bytes((await rows(pool, "SELECT seed FROM draw_secrets WHERE draw_id = %s", draw))[0][0])  # type: ignore[arg-type]
+    expected = select(seed, canonical_entries(people), winner_count, winner_count)
+    assert (result.winners, result.backups) == (expected.winners, expected.backups)
+    assert (result.entries_digest, result.entry_count) == (expected.entries_digest, size)
+    published = await entry_file(draws, org, draw)
+    assert published == encode_entries(canonical_entries(people))
+    assert first_mismatch(result.proof(), published) is None
+
+    recorded = {
+        str(r[0]): r[1:]
+        for r in await rows(
+            pool,
+            "SELECT consumer_id, status, rank, in_draw, lost_reason, admission_token IS NOT NULL"
+            " FROM draw_entries WHERE draw_id = %s",
+            draw,
+        )
+    }
+    ranks = {p: rank for rank, p in enumerate(result.winners + result.backups, start=1)}
+    for person in people:
+        if person in result.winners:
+            assert recorded[person] == ("WON", ranks[person], True, None, True), person
+        else:
+            assert recorded[person] == ("LOST", ranks.get(person), True, "NOT_SELECTED", False)
+    assert recorded[bystander] == ("LEFT", None, False, None, False)
+
+    events = await draw_events(pool, tenant, draw)
+    assert sorted(str(e["consumerId"]) for e in events) == sorted(people)  # one each
+    for event in events:
+        person = str(event["consumerId"])
+        if person in result.winners:
+            assert event == {
+                "type": "draw.consumer.won", "drawId": draw, "consumerId": person,
+                "status": "WON", "rank": ranks[person],
+                "claimExpiresAt": format_instant(DRAWS + CLAIM),
+            }  # fmt: skip
+        else:
+            assert event == {
+                "type": "draw.consumer.lost", "drawId": draw, "consumerId": person,
+                "status": "LOST", "reason": "NOT_SELECTED",
+            }  # fmt: skip
+
+    for person in result.winners:
+        state = await draws.status(org, draw, person)
+        assert state.admission_token is not None
+        claims = TOKENS.verify(
+            state.admission_token, audience=draw, token_type="admission", now=DRAWS
+        )
+        assert (claims.subject, claims.fingerprint_hash) == (person, fingerprints[person])
+
+    outbox_rows = await rows(pool, "SELECT count(*) FROM outbox")
+    assert await draws.run_draw(org, draw) == result
+    assert await rows(pool, "SELECT count(*) FROM outbox") == outbox_rows
+
+
+async def test_a_draw_that_fails_midway_records_nothing_and_runs_later(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    """Signing fails while PostgreSQL is marking the entries: the transaction rolls back
+    whole (entries still ENTERED, no result, no event), and the next run draws normally."""
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant, winner_count=5)
+    people = [new_id("cons") for _ in range(500)]
+    await insert_entries(pool, tenant, draw, dict.fromkeys(people))
+
+    def broken() -> TokenService:
+        raise RuntimeError("the signing key is unavailable")
+
+    failing = DrawService(
+        pool=pool, directory=DrawDirectory(pool, ttl_seconds=0), tokens=broken,
+        clock=FrozenClock(DRAWS), claim_window=CLAIM,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="signing key"):
+        await failing.run_draw(org, draw)
+    assert {s for s, _, _ in (await statuses(pool, draw)).values()} == {"ENTERED"}
+    assert await draw_events(pool, tenant, draw) == []
+    assert await rows(pool, "SELECT 1 FROM draw_results WHERE draw_id = %s", draw) == []
+
+    result = await service(pool, FrozenClock(DRAWS)).run_draw(org, draw)
+    assert len(result.winners) == 5
+    assert len(await draw_events(pool, tenant, draw)) == 500
+
+
+async def test_an_id_with_a_line_feed_stops_the_draw_instead_of_miscounting(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw = await make_draw(pool, tenant)
+    await insert_entries(pool, tenant, draw, {"cons_a": None, "two\nlines": None})
+    with pytest.raises(InvalidEntries, match="line feed"):
+        await service(pool, FrozenClock(DRAWS)).run_draw(org, draw)
+    assert {s for s, _, _ in (await statuses(pool, draw)).values()} == {"ENTERED"}

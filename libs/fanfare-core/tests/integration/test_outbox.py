@@ -116,3 +116,39 @@ async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
         stop.set()
         await asyncio.wait_for(relay_task, timeout=10)
         await client.close()
+
+
+class CommitsDuringPublish:
+    """Stands in for JetStream: the first publish commits another event meanwhile, as a
+    busy service would while the relay is in the middle of a pass."""
+
+    def __init__(self, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+        self.pool, self.tenant = pool, tenant
+        self.subjects: list[str] = []
+        self.second: Distribution | None = None
+
+    async def publish(self, subject: str, payload: bytes, **_: object) -> None:
+        self.subjects.append(subject)
+        if self.second is None and self.tenant.organization_id in subject:
+            self.second = await create_queue(self.pool, self.tenant, "Meanwhile")
+
+
+async def test_an_event_committed_during_a_relay_pass_goes_out_without_waiting_for_the_poll(
+    pool, tenant, settings
+) -> None:  # type: ignore[no-untyped-def]
+    js = CommitsDuringPublish(pool, tenant)
+    # A poll this long would fail the test: only the notification can wake the relay.
+    relay = OutboxRelay(pool, js, database_url=settings.database_url, poll_seconds=60)  # type: ignore[arg-type]
+    await create_queue(pool, tenant, "First")
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+
+        async def second_published() -> None:
+            while js.second is None or not any(js.second.id in s for s in js.subjects):  # noqa: ASYNC110 - a bounded poll of the fake
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(second_published(), timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(relay_task, timeout=10)

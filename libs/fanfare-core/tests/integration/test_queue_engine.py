@@ -184,9 +184,14 @@ class NoDatabase:
         raise AssertionError(f"the status poll used the database ({name})")
 
 
-async def command_count(redis: aioredis.Redis) -> int:
+async def command_counts(redis: aioredis.Redis) -> dict[str, int]:
     stats = await redis.info("commandstats")
-    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def commands_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    counted = {name: calls - before.get(name, 0) for name, calls in after.items()}
+    return {name: calls for name, calls in counted.items() if calls and name != "info"}
 
 
 async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
@@ -209,10 +214,18 @@ async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
     await service.status(org, queue, people[0])  # warms the queue directory
     service._pool = NoDatabase()  # type: ignore[assignment]
     service.directory._pool = NoDatabase()  # type: ignore[assignment]
-    before = await command_count(redis)
+
+    before = await command_counts(redis)
     states = [await service.status(org, queue, p) for p in people]
-    after = await command_count(redis)
+    one_by_one = commands_since(before, await command_counts(redis))
     assert [s.position for s in states] == [1, 2, 3]
-    # HGETALL + ZRANK + EXISTS, pipelined: three commands, one round trip, per poll.
-    assert after - before == 3 * len(people)
+    # One script call per poll (the only command sent), reading EXISTS + HMGET + ZRANK.
+    assert one_by_one == {"evalsha": 3, "exists": 3, "hmget": 3, "zrank": 3}
+
+    before = await command_counts(redis)
+    together = await asyncio.gather(*(service.status(org, queue, p) for p in people))
+    batched = commands_since(before, await command_counts(redis))
+    assert [s.position for s in together] == [1, 2, 3]
+    # Polls of one queue asked in the same turn of the event loop share one round trip.
+    assert batched == {"evalsha": 1, "exists": 1, "hmget": 3, "zrank": 3}
     await redis.aclose()

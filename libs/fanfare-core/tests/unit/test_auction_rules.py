@@ -20,6 +20,7 @@ from fanfare_core.domain.auctions import (
     check_bidding_open,
     current_price,
     parse_bid_amount,
+    rank_after,
     standing_status,
     winners,
 )
@@ -174,3 +175,30 @@ def test_accepted_bids_keep_every_invariant(
     chosen = winners(a, final)
     assert len(chosen) == min(winner_count, len(final))
     assert all(w.amount >= s.amount for w in chosen for s in final if s not in chosen)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.integers(min_value=1, max_value=50)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(min_value=1, max_value=4),
+)
+@settings(max_examples=200)
+def test_ranking_bid_by_bid_equals_ranking_every_best_at_once(
+    bids: list[tuple[str, int]], winner_count: int
+) -> None:
+    # Taking accepted bids one by one (as a batch of bids is judged) must give the same
+    # leaders as ranking every bidder's latest bid at the end, as the database does.
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    leaders: list[Standing] = []
+    latest: dict[str, Standing] = {}
+    for i, (bidder, raise_by) in enumerate(bids):
+        # Each bid beats the bidder's own last one, as the rules demand.
+        previous = latest[bidder].amount if bidder in latest else Decimal(0)
+        standing = Standing(bidder, previous + raise_by, start + timedelta(microseconds=i))
+        leaders = rank_after(leaders, standing, winner_count)
+        latest[bidder] = standing
+    expected = sorted(latest.values(), key=lambda s: (-s.amount, s.at))[:winner_count]
+    assert leaders == expected

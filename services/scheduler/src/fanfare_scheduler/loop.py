@@ -19,6 +19,7 @@ from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 from fanfare_core.service_layer.schedule import AdmissionPacer, Transitions
 from fanfare_core.service_layer.signing_keys import key_ring_for
+from fanfare_core.wakeup import Wakeup
 from fanfare_scheduler.lease import Lease
 
 log = get_logger(__name__)
@@ -26,9 +27,7 @@ MAX_SLEEP = 1.0
 EXPIRY_EVERY = 1.0
 
 
-async def _listen(
-    js: JetStreamContext, lease: Lease, wake: asyncio.Event, stop: asyncio.Event
-) -> None:
+async def _listen(js: JetStreamContext, lease: Lease, wakeup: Wakeup, stop: asyncio.Event) -> None:
     """Turn ``distribution.updated`` events into wake-ups (the leader consumes them)."""
     subscription = None
     while not stop.is_set():
@@ -50,7 +49,7 @@ async def _listen(
             subscription = None
             await asyncio.sleep(0.5)
             continue
-        wake.set()
+        wakeup.ring()
         for message in messages:
             await message.ack()
 
@@ -72,8 +71,8 @@ async def run_scheduler(
     transitions = Transitions(resources.pool, clock)
     pacer = AdmissionPacer(resources.pool, queues, clock)
     lease = Lease(settings.database_url)
-    wake = asyncio.Event()
-    listener = asyncio.create_task(_listen(resources.js, lease, wake, stop))
+    wakeup = Wakeup()
+    listener = asyncio.create_task(_listen(resources.js, lease, wakeup, stop))
     last_expiry = 0.0
     try:
         while not stop.is_set():
@@ -91,9 +90,9 @@ async def run_scheduler(
                 except Exception as error:  # keep leading; try again shortly
                     log.exception("scheduler pass failed", error=repr(error))
                     timeout = 0.5
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_either(wake, stop), timeout=timeout)
+            # An event that came during the pass ends this sleep at once: the pass may have
+            # read the distributions just before that change committed.
+            await wakeup.sleep(timeout, stop)
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -107,12 +106,3 @@ def _until(now: datetime, instants: list[datetime | None]) -> float:
     if not upcoming:
         return MAX_SLEEP
     return max(0.0, min(MAX_SLEEP, (min(upcoming) - now).total_seconds()))
-
-
-async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

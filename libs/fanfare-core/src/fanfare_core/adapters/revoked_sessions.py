@@ -3,7 +3,8 @@
 PostgreSQL records each logout (``consumer_sessions.revoked_at``). For the hot path:
 
 - Redis holds ``fanfare:{consumer-sessions}:revoked:<session id>`` for as long as an access
-  token of the session can live, so one round trip tells whether a session is revoked;
+  token of the session can live, so one round trip tells whether a session is revoked
+  (checks asked together share one ``MGET``);
   ``fanfare:{consumer-sessions}:ready`` says the list is whole. When it is missing (Redis
   restarted or was flushed) the list is rebuilt from PostgreSQL first. The hash tag keeps
   both keys on one cluster shard so they are read together.
@@ -27,6 +28,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.round_trips import RoundTrips
 from fanfare_core.clock import Clock
 from fanfare_core.logs import get_logger
 from fanfare_core.ttl_cache import TtlCache
@@ -59,6 +61,7 @@ class RevokedSessions:
         self._local: TtlCache[str, bool] = TtlCache(_LOCAL_MAX)
         self._subscription: Subscription | None = None
         self._rebuilding = asyncio.Lock()
+        self._checks: RoundTrips[None, str, bool] = RoundTrips(self._check_many)
 
     async def start(self) -> None:
         """Hear about revocations made by other replicas."""
@@ -75,21 +78,29 @@ class RevokedSessions:
         return self._local.get(session_id) is not None
 
     async def is_revoked(self, session_id: str) -> bool:
-        """Whether the session is revoked: one Redis round trip (PostgreSQL if Redis fails)."""
+        """Whether the session is revoked: one Redis round trip (PostgreSQL if Redis fails),
+        shared with the other checks asked meanwhile."""
         if self.known_revoked(session_id):
             return True
+        return await self._checks.read(None, session_id)
+
+    async def _check_many(self, _: None, session_ids: list[str]) -> list[bool]:
+        sessions = list(dict.fromkeys(session_ids))
         try:
-            revoked, ready = await self._redis.mget([KEY_PREFIX + session_id, READY_KEY])
+            *values, ready = await self._redis.mget(
+                [*(KEY_PREFIX + session_id for session_id in sessions), READY_KEY]
+            )
             if ready is None:
                 await self._rebuild()
-                revoked = await self._redis.get(KEY_PREFIX + session_id)
+                values = await self._redis.mget([KEY_PREFIX + s for s in sessions])
+            revoked = {s for s, value in zip(sessions, values, strict=True) if value is not None}
         except Exception as error:
             log.warning("revoked sessions: redis failed, asking postgres", error=repr(error))
             async with UnitOfWork(self._pool) as uow:
-                revoked = b"1" if await uow.consumers.is_session_revoked(session_id) else None
-        if revoked is not None:
+                revoked = {s for s in sessions if await uow.consumers.is_session_revoked(s)}
+        for session_id in revoked:
             self._remember_locally(session_id)
-        return revoked is not None
+        return [session_id in revoked for session_id in session_ids]
 
     async def revoke(self, session_id: str, revoked_at: datetime) -> None:
         """Spread a revocation already committed to PostgreSQL: this process, Redis, NATS."""

@@ -120,6 +120,14 @@ def check_bid(
         raise BidRejected(MINIMUM_INCREMENT)
 
 
+def rank_after(leaders: list[Standing], bid: Standing, winner_count: int) -> list[Standing]:
+    """The top ``winner_count`` standings once ``bid`` is accepted: the bidder's earlier
+    standing is replaced, higher amounts first, the earlier bid first on equal amounts."""
+    others = [s for s in leaders if s.consumer_id != bid.consumer_id]
+    ranked = sorted([*others, bid], key=lambda s: (-s.amount, s.at))
+    return ranked[:winner_count]
+
+
 def is_buy_now(auction: Distribution, amount: Decimal) -> bool:
     return auction.buy_now_price is not None and amount >= auction.buy_now_price
 

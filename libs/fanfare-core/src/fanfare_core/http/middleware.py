@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -13,6 +14,8 @@ from fanfare_core.ids import ulid
 from fanfare_core.logs import get_logger
 
 log = get_logger("fanfare.access")
+# Checked before each access-log line: below INFO the line is not even built.
+_access = logging.getLogger("fanfare.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -43,7 +46,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             try:
                 await app(scope, receive, send_with_id)
             finally:
-                if scope["path"] not in _QUIET_PATHS:
+                if scope["path"] not in _QUIET_PATHS and _access.isEnabledFor(logging.INFO):
                     log.info(
                         "request",
                         method=scope["method"],

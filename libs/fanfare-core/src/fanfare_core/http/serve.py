@@ -26,6 +26,9 @@ def serve(service_name: str, app_factory: Callable[[], Litestar], *, default_por
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # X-Forwarded-For names the client (the per-address enter limit counts it) only
+        # when the peer is one of these proxies; anyone else could forge it.
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=10,
     )

@@ -3,6 +3,7 @@ its events before the answer, and the stored high bid only rises."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -13,23 +14,31 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from fanfare_core.adapters.postgres.auctions import StoredBid, Win
+from fanfare_core.adapters.postgres.auctions import AcceptedBid, BidderRecord, StoredBid, Win
 from fanfare_core.adapters.postgres.schedule import claim_settlement
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.auctions import (
     BidderStatus,
+    Standing,
     check_bid,
     check_bidding_open,
     consumer_status,
     is_buy_now,
     parse_bid_amount,
+    rank_after,
     standing_status,
     winners,
 )
 from fanfare_core.domain.distributions import Distribution, Kind, Status
-from fanfare_core.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from fanfare_core.domain.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
 from fanfare_core.domain.events import (
     AuctionBidOutbid,
     AuctionBidPlaced,
@@ -40,8 +49,13 @@ from fanfare_core.domain.events import (
 )
 from fanfare_core.domain.money import InvalidAmount
 from fanfare_core.ids import new_id
+from fanfare_core.logs import get_logger
+
+log = get_logger(__name__)
 
 AUCTION_NOT_FOUND = "Auction not found"
+#: Bids judged and stored together at most (a crowd's worth; one transaction each).
+MAX_BID_BATCH = 256
 PAYMENT = "payment"
 Pool = AsyncConnectionPool[AsyncConnection]
 
@@ -55,6 +69,14 @@ class BidderState:
     last_bid_time: datetime | None
     bid_count: int
     payment_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingBid:
+    auction: Distribution
+    consumer_id: str
+    amount: Decimal
+    answer: asyncio.Future[BidderState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +116,8 @@ class AuctionService:
         self._payment_window = payment_window
         self._cache_seconds = cache_seconds
         self._auctions: dict[tuple[str, str], tuple[float, Distribution | None]] = {}
+        self._bids: dict[str, list[_PendingBid]] = {}
+        self._bid_takers: dict[str, asyncio.Task[None]] = {}
 
     def forget(self, auction_id: str) -> None:
         for key in [k for k in self._auctions if k[1] == auction_id]:
@@ -121,56 +145,139 @@ class AuctionService:
     async def place_bid(
         self, organization_id: str, auction_id: str, consumer_id: str, raw_amount: str
     ) -> BidderState:
-        """Accept or refuse one bid. Bids of one auction wait for each other on its book."""
+        """Accept or refuse one bid; the answer comes once an accepted bid is stored.
+
+        Bids of one auction are taken in turn by one task per auction and process: it takes
+        whatever bids have arrived, locks the auction's book once, judges them one by one
+        in arrival order (each against the standings the bids before it left), and stores
+        the accepted ones with their events in one transaction. A crowd's bids thus share
+        one lock, one round of reads and one commit instead of queueing for each.
+        """
         auction = await self._auction(organization_id, auction_id)
         try:
             amount = parse_bid_amount(raw_amount, auction.currency_code or "USD")
         except InvalidAmount as error:
             raise ValidationFailed([FieldError("amount", str(error))]) from error
+        bid = _PendingBid(auction, consumer_id, amount, asyncio.get_running_loop().create_future())
+        self._bids.setdefault(auction_id, []).append(bid)
+        if auction_id not in self._bid_takers:
+            self._bid_takers[auction_id] = asyncio.create_task(
+                self._take_bids(auction_id), name=f"bids-{auction_id}"
+            )
+        return await asyncio.shield(bid.answer)
+
+    async def _take_bids(self, auction_id: str) -> None:
+        """Take the auction's waiting bids, batch by batch, until none is left."""
+        try:
+            while waiting := self._bids.get(auction_id):
+                batch = waiting[:MAX_BID_BATCH]
+                del waiting[:MAX_BID_BATCH]
+                try:
+                    answers = await self._take_batch(batch)
+                except BaseException as error:
+                    for bid in batch:
+                        if not bid.answer.done():
+                            bid.answer.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for bid, answer in zip(batch, answers, strict=True):
+                    if isinstance(answer, BidderState):
+                        bid.answer.set_result(answer)
+                    else:
+                        bid.answer.set_exception(answer)
+        finally:
+            # No await since the loop found the list empty: nothing can have been added.
+            self._bids.pop(auction_id, None)
+            del self._bid_takers[auction_id]
+
+    async def _take_batch(self, batch: list[_PendingBid]) -> list[BidderState | DomainError]:
+        auction = batch[0].auction
+        auction_id = auction.id
         winner_count = auction.winner_count or 1
+        answers: list[BidderState | DomainError] = []
+        accepted: list[AcceptedBid] = []
+        closed_now = False
+        started = time.perf_counter()
         async with UnitOfWork(self._pool) as uow:
-            book = await uow.auctions.lock_book(auction_id)
+            book, leaders, records = await uow.auctions.lock_and_read(
+                auction_id, winner_count, list({b.consumer_id for b in batch})
+            )
+            closed = book.closed_at is not None
             now = self._clock.now()
-            check_bidding_open(auction, book.closed_at is not None, now)
-            leaders = await uow.auctions.leaders(auction_id, winner_count)
-            mine = await uow.auctions.bidder(auction_id, consumer_id)
-            check_bid(auction, leaders, None if mine is None else mine.best_amount, amount)
-            bid_id = new_id("bid")
-            buy_now = is_buy_now(auction, amount)
-            count = await uow.auctions.add_bid(
-                bid_id=bid_id, auction_id=auction_id, organization_id=organization_id,
-                consumer_id=consumer_id, amount=amount, at=now, buy_now=buy_now,
-            )  # fmt: skip
+            for bid in batch:
+                mine = records.get(bid.consumer_id)
+                try:
+                    check_bidding_open(auction, closed, now)
+                    check_bid(
+                        auction, leaders, None if mine is None else mine.best_amount, bid.amount
+                    )
+                except DomainError as refusal:
+                    answers.append(refusal)
+                    continue
+                bid_id = new_id("bid")
+                buy_now = is_buy_now(auction, bid.amount)
+                self._record_bid(uow, auction, leaders, bid, bid_id, buy_now, now)
+                leaders = rank_after(
+                    leaders, Standing(bid.consumer_id, bid.amount, now), winner_count
+                )
+                count = (0 if mine is None else mine.bid_count) + 1
+                records[bid.consumer_id] = BidderRecord(bid.amount, now, count)
+                accepted.append(AcceptedBid(bid_id, bid.consumer_id, bid.amount, now, buy_now))
+                if buy_now:
+                    await self._close_early(uow, auction, bid_id, now)
+                    closed = closed_now = True
+                answers.append(
+                    BidderState(
+                        auction_id=auction_id,
+                        consumer_id=bid.consumer_id,
+                        status=standing_status(auction, leaders, bid.consumer_id).value,
+                        last_bid_amount=bid.amount,
+                        last_bid_time=now,
+                        bid_count=count,
+                    )
+                )
+                # The next bid is later, so rankings on equal amounts stay well defined.
+                now = max(self._clock.now(), now + timedelta(microseconds=1))
+            async with uow.connection.pipeline():  # the bids, their events, COMMIT: one trip
+                await uow.auctions.add_bids(auction_id, auction.organization_id, accepted)
+                await uow.commit()
+        log.debug(
+            "bids taken", auction=auction_id, bids=len(batch), accepted=len(accepted),
+            seconds=round(time.perf_counter() - started, 4),
+        )  # fmt: skip
+        if closed_now:
+            self.forget(auction_id)
+        return answers
+
+    @staticmethod
+    def _record_bid(
+        uow: UnitOfWork,
+        auction: Distribution,
+        leaders: list[Standing],
+        bid: _PendingBid,
+        bid_id: str,
+        buy_now: bool,
+        now: datetime,
+    ) -> None:
+        """The events of an accepted bid: placed, and outbid for whom it pushes out."""
+        uow.record(
+            AuctionBidPlaced(
+                organization_id=auction.organization_id, occurred_at=now,
+                auction_id=auction.id, consumer_id=bid.consumer_id, bid_id=bid_id,
+                amount=bid.amount, buy_now=buy_now,
+            )
+        )  # fmt: skip
+        in_front = {s.consumer_id for s in leaders}
+        if bid.consumer_id not in in_front and len(leaders) == (auction.winner_count or 1):
+            dropped = leaders[-1]
             uow.record(
-                AuctionBidPlaced(
-                    organization_id=organization_id, occurred_at=now, auction_id=auction_id,
-                    consumer_id=consumer_id, bid_id=bid_id, amount=amount, buy_now=buy_now,
+                AuctionBidOutbid(
+                    organization_id=auction.organization_id, occurred_at=now,
+                    auction_id=auction.id, consumer_id=dropped.consumer_id,
+                    amount=dropped.amount, outbid_by=bid.amount,
                 )
             )  # fmt: skip
-            in_front = {s.consumer_id for s in leaders}
-            if consumer_id not in in_front and len(leaders) == winner_count:
-                dropped = leaders[-1]
-                uow.record(
-                    AuctionBidOutbid(
-                        organization_id=organization_id, occurred_at=now,
-                        auction_id=auction_id, consumer_id=dropped.consumer_id,
-                        amount=dropped.amount, outbid_by=amount,
-                    )
-                )  # fmt: skip
-            if buy_now:
-                await self._close_early(uow, auction, bid_id, now)
-            after = await uow.auctions.leaders(auction_id, winner_count)
-            await uow.commit()
-        if buy_now:
-            self.forget(auction_id)
-        return BidderState(
-            auction_id=auction_id,
-            consumer_id=consumer_id,
-            status=standing_status(auction, after, consumer_id).value,
-            last_bid_amount=amount,
-            last_bid_time=now,
-            bid_count=count,
-        )
 
     async def _close_early(
         self, uow: UnitOfWork, auction: Distribution, bid_id: str, now: datetime

@@ -9,12 +9,14 @@ entry list the draw reads is exactly the one it records.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
+from typing import TypeVar, cast
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -25,7 +27,7 @@ from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import CLOSED_STATUSES, Distribution, Kind, Status
-from fanfare_core.domain.draw_selection import commitment_of, select
+from fanfare_core.domain.draw_selection import Selection, commitment_of, select
 from fanfare_core.domain.draws import (
     DEFAULT_CLAIM_WINDOW,
     DRAW_NOT_FOUND,
@@ -58,6 +60,8 @@ from fanfare_core.logs import get_logger
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
+T = TypeVar("T")
+U = TypeVar("U")
 ADMISSION = "admission"
 NOT_DUE = "Draw is not due yet"
 
@@ -93,6 +97,18 @@ class DrawInfo:
 
     draw: Distribution
     drawn_entry_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DrawTimings:
+    """How long the steps of one run of a draw took, in seconds of wall-clock time, as its
+    ``draw recorded`` log line shows them: ``read``, ``mark_select_sign``, ``winners``,
+    ``events``, ``result`` in sequence (``total`` is their sum), and the two overlapping
+    halves of the second, ``mark_lost`` (PostgreSQL) and ``select_and_sign`` (a thread)."""
+
+    draw_id: str
+    entries: int
+    seconds: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +170,12 @@ class DrawService:
         clock: Clock,
         claim_window: timedelta = DEFAULT_CLAIM_WINDOW,
         count_seconds: float = 2.0,
+        observe: Callable[[DrawTimings], None] | None = None,
     ) -> None:
+        """``observe``, when given, is called with the timings of every draw this service
+        runs (benchmarks use it; the same figures are logged)."""
         self._pool = pool
+        self._observe = observe
         self.directory = directory
         self._tokens = tokens
         self._clock = clock
@@ -339,23 +359,46 @@ class DrawService:
     async def _draw(
         self, uow: UnitOfWork, draw: Distribution, backup_count: int | None, now: datetime
     ) -> DrawResult:
+        """Everything :meth:`run_draw` records, in its transaction. With a million entries
+        the time goes to PostgreSQL rewriting every entry and writing every event, so the
+        Python work runs meanwhile: sorting, selecting and signing the winners' tokens in a
+        worker thread while every entrant is marked LOST, encoding the events while
+        PostgreSQL stores them."""
         entries = uow.draw_entries
-        started = time.perf_counter()
+        phases = _Phases()
         await entries.lock_for_drawing(draw.id)
         seed, commitment = await _ensure_secret(uow, draw.id, now)
-        canonical = await entries.entered_in_canonical_order(draw.id)
-        read = time.perf_counter()
+        entered = await entries.entered_ids(draw.id)
+        phases.lap("read")
         winner_count = draw.winner_count or 1
-        selection = select(
-            seed, canonical, winner_count, winner_count if backup_count is None else backup_count
-        )
-        selected = time.perf_counter()
+        backups = winner_count if backup_count is None else backup_count
         # Whole seconds, as the token's ``exp`` says: token and claim window end together.
         claim_expires_at = (now + self._claim_window).replace(microsecond=0)
-        fingerprints = await entries.fingerprints(draw.id, selection.winners)
-        wins = self._wins(draw.id, selection.winners, fingerprints, claim_expires_at, now)
-        await entries.record_winners(draw.id, wins, now, claim_expires_at)
-        await entries.record_losers(draw.id, selection.backups, len(wins) + 1)
+
+        def plan() -> _Plan:
+            canonical = entered.in_canonical_order()
+            selection = select(seed, canonical, winner_count, backups)
+            fingerprints = entered.fingerprints(selection.winners)
+            wins = self._wins(draw.id, selection.winners, fingerprints, claim_expires_at, now)
+            return _Plan(canonical, selection, wins)
+
+        marked, planned = await _together(
+            phases.timed("mark_lost", entries.mark_entered_lost(draw.id)),
+            phases.timed("select_and_sign", asyncio.to_thread(plan)),
+        )
+        selection, wins = planned.selection, planned.wins
+        if marked != selection.entry_count:  # the draw's lock makes this impossible
+            raise RuntimeError(f"{marked} entries marked, {selection.entry_count} read")
+        phases.lap("mark_select_sign")
+        won = await entries.record_winners(draw.id, wins, now, claim_expires_at)
+        ranked = await entries.rank_backups(draw.id, selection.backups, len(wins) + 1)
+        if (won, ranked) != (len(wins), len(selection.backups)):
+            raise RuntimeError(f"{won} winners and {ranked} backups recorded, not all")
+        phases.lap("winners")
+        events = await outbox.append_encoded(
+            uow.connection, self._draw_events(draw, planned, claim_expires_at, now)
+        )
+        phases.lap("events")
         result = DrawResult(
             draw_id=draw.id,
             organization_id=draw.organization_id,
@@ -373,22 +416,19 @@ class DrawService:
         )
         await entries.add_result(result)
         await self._change_status(uow, draw, DRAWN_FROM, Status.DRAWN, now)
-        winners = set(selection.winners)
-        losers = [c for c in canonical if c not in winners]
-        await outbox.append_encoded(
-            uow.connection, self._draw_events(draw, wins, losers, claim_expires_at, now)
-        )
         if not wins:
             await self._complete_if_done(uow, draw, now)
+        phases.lap("result")
         log.info(
             "draw recorded",
             draw=draw.id,
             entries=result.entry_count,
             winners=len(wins),
-            read_seconds=round(read - started, 3),
-            select_seconds=round(selected - read, 3),
-            record_seconds=round(time.perf_counter() - selected, 3),
+            events=events,
+            **{f"{name}_seconds": round(seconds, 3) for name, seconds in phases.seconds.items()},
         )
+        if self._observe is not None:
+            self._observe(DrawTimings(draw.id, result.entry_count, dict(phases.seconds)))
         return result
 
     def _wins(
@@ -409,21 +449,21 @@ class DrawService:
 
     @staticmethod
     def _draw_events(
-        draw: Distribution,
-        wins: list[Win],
-        losers: list[str],
-        claim_expires_at: datetime,
-        now: datetime,
+        draw: Distribution, plan: _Plan, claim_expires_at: datetime, now: datetime
     ) -> Iterator[tuple[str, str, bytes]]:
         """The won and lost events of a draw, encoded in bulk as they are written (a million
         losers take a fraction of a second, not the quarter of a minute one-by-one encoding
         would, nor the memory of a million payloads at once)."""
-        event_ids = new_ids("evt", len(wins) + len(losers))
+        winners = plan.selection.winners
+        chosen = set(winners)
+        losers = [consumer_id for consumer_id in plan.canonical if consumer_id not in chosen]
+        event_ids = new_ids("evt", len(winners) + len(losers))
         rows = []
-        for win, event_id in zip(wins, event_ids, strict=False):
+        won_ids = event_ids[: len(winners)]
+        for rank, (consumer_id, event_id) in enumerate(zip(winners, won_ids, strict=True), 1):
             won = DrawConsumerWon(
                 organization_id=draw.organization_id, occurred_at=now, draw_id=draw.id,
-                consumer_id=win.consumer_id, status=EntryStatus.WON.value, rank=win.rank,
+                consumer_id=consumer_id, status=EntryStatus.WON.value, rank=rank,
                 claim_expires_at=claim_expires_at,
             )  # fmt: skip
             rows.append((event_id, *encode_event(won, event_id)))
@@ -432,7 +472,7 @@ class DrawService:
             consumer_id="", status=EntryStatus.LOST.value,
             reason=LostReason.NOT_SELECTED.value,
         )  # fmt: skip
-        return chain(rows, encode_variants(lost, "consumer_id", losers, event_ids[len(wins) :]))
+        return chain(rows, encode_variants(lost, "consumer_id", losers, event_ids[len(rows) :]))
 
     async def promote_backups(self, organization_id: str, draw_id: str) -> Promotion:
         """Forfeit wins whose claim window ran out unclaimed (LOST, ``CLAIM_EXPIRED``) and
@@ -583,6 +623,50 @@ class DrawService:
 
 #: The statuses a draw can be drawn from (the scheduler may not have moved it yet).
 DRAWN_FROM = (Status.CLOSED, Status.OPEN, Status.SCHEDULED, Status.DRAFT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a draw records, computed away from the connection: the canonical entry list,
+    the selection, and the winners with their signed tokens."""
+
+    canonical: list[str]
+    selection: Selection
+    wins: list[Win]
+
+
+async def _together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Both results. Waits for both even when one fails (a statement still running on the
+    transaction's connection must end before the transaction can roll back), then raises
+    the first failure."""
+    one, other = await asyncio.gather(first, second, return_exceptions=True)
+    for outcome in (one, other):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(T, one), cast(U, other)
+
+
+@dataclass(slots=True)
+class _Phases:
+    """Wall-clock seconds of a draw's steps: laps in sequence, and steps timed on their own
+    (those that overlap another)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - (self.last or self.started)
+        self.seconds["total"] = now - self.started
+        self.last = now
+
+    async def timed(self, name: str, step: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await step
+        finally:
+            self.seconds[name] = time.perf_counter() - started
 
 
 async def _ensure_secret(uow: UnitOfWork, draw_id: str, now: datetime) -> tuple[bytes, str]:

@@ -51,12 +51,14 @@ class KeyCache:
         """The principal behind an active key, or :class:`Unauthenticated`."""
         if not plain_key:
             raise Unauthenticated()
-        claimed = key_kind_of(plain_key)
-        if claimed is None or claimed[0] is not self._kind:
-            raise Unauthenticated()
         digest = hash_key(plain_key)
         answer = self._answers.get(digest)
         if answer is None:
+            # Only keys that claim this kind are looked up (and remembered): a remembered
+            # answer is of such a key.
+            claimed = key_kind_of(plain_key)
+            if claimed is None or claimed[0] is not self._kind:
+                raise Unauthenticated()
             lookup = self._pending.get(digest)
             if lookup is None:
                 lookup = asyncio.create_task(self._look_up(digest, plain_key))

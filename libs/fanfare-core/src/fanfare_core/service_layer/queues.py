@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
-from fanfare_core.adapters.redis.queue_line import LineState, QueueLine
+from fanfare_core.adapters.redis.queue_line import LineRead, LineState, QueueLine
 from fanfare_core.auth.tokens import InvalidToken, TokenClaims, TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import Distribution, Kind
@@ -175,8 +175,7 @@ class QueueService:
                 entry.events.clear()  # denied at the door: the consumer never entered
                 entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
             else:
-                await self._take_place(uow, queue, now)
-                arrival = await entries.next_arrival()
+                arrival = await self._take_place(uow, queue, now)
                 if entry is None:
                     entry = QueueEntry.first_entry(
                         queue=queue, consumer_id=consumer_id, arrival=arrival,
@@ -186,8 +185,7 @@ class QueueService:
                     entry.enter_again(arrival, fingerprint_hash, now)
             await entries.save(entry)
             await uow.commit()
-        await self._write_through(entry)
-        return await self._state(entry)
+        return await self._settle(entry)
 
     async def leave(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
         await self.directory.get(organization_id, queue_id)
@@ -231,8 +229,7 @@ class QueueService:
             self._admit(entry, info.queue, now)
             await uow.queue_entries.save(entry)
             await uow.commit()
-        await self._write_through(entry)
-        return await self._state(entry)
+        return await self._settle(entry)
 
     def _admit(self, entry: QueueEntry, queue: Distribution, now: datetime) -> None:
         if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
@@ -308,14 +305,14 @@ class QueueService:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _take_place(self, uow: UnitOfWork, queue: Distribution, now: datetime) -> None:
+    async def _take_place(self, uow: UnitOfWork, queue: Distribution, now: datetime) -> int:
+        """Take a place in the queue (within its cap) and return the new arrival number."""
         capacity = queue.max_capacity
         entries = uow.queue_entries
         if capacity is None:
-            await entries.count_place(queue.id)
-            return
+            return await entries.count_place_and_next_arrival(queue.id)
         if await entries.take_place(queue.id, capacity, now):
-            return
+            return await entries.next_arrival()
         # Full: sessions that ran out still count until freed; free them and look again.
         for entry in await entries.expired_admissions(queue.id, now):
             entry.expire(now)
@@ -325,6 +322,7 @@ class QueueService:
             raise QueueFull(
                 retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1)))
             )
+        return await entries.next_arrival()
 
     async def _change(
         self,
@@ -346,8 +344,7 @@ class QueueService:
             if held_before and not entry.holds_place(now):
                 await uow.queue_entries.free_places(queue_id)
             await uow.commit()
-        await self._write_through(entry)
-        return await self._state(entry)
+        return await self._settle(entry)
 
     def _admission_token(
         self, entry: QueueEntry, expires_at: datetime, now: datetime
@@ -378,12 +375,26 @@ class QueueService:
             except Exception:
                 log.warning("queue line could not be marked stale", queue=entry.queue_id)
 
-    async def _state(self, entry: QueueEntry, *, from_database: bool = False) -> ConsumerState:
+    async def _settle(self, entry: QueueEntry) -> ConsumerState:
+        """Write a committed entry through to Redis and answer its state: one round trip."""
+        try:
+            read = await self._line.write_and_read(entry)
+        except Exception as error:  # the change is committed; Redis can wait
+            log.warning("queue line write-through failed", queue=entry.queue_id, error=repr(error))
+            try:
+                await self._line.forget(entry.queue_id)
+            except Exception:
+                log.warning("queue line could not be marked stale", queue=entry.queue_id)
+            return await self._state(entry, from_database=True)
+        return await self._state(entry, read)
+
+    async def _state(
+        self, entry: QueueEntry, read: LineRead | None = None, *, from_database: bool = False
+    ) -> ConsumerState:
         position = None
         if entry.status is EntryStatus.QUEUED:
-            read = (
-                None if from_database else await self._line.read(entry.queue_id, entry.consumer_id)
-            )
+            if read is None and not from_database:
+                read = await self._line.read(entry.queue_id, entry.consumer_id)
             if read is not None and read.ready and read.state is not None:
                 position = read.state.position
             else:

@@ -3,7 +3,6 @@ consumer token, and what storefront servers call with their secret key."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from litestar import Request, Router, get, post
@@ -32,7 +31,16 @@ SUPPORT_MESSAGE = (
 
 
 def _state(state: ConsumerState) -> QueueConsumerState:
-    return QueueConsumerState(**asdict(state))
+    return QueueConsumerState(
+        queue_id=state.queue_id,
+        consumer_id=state.consumer_id,
+        status=state.status,
+        position=state.position,
+        entered_at=state.entered_at,
+        admitted_at=state.admitted_at,
+        admission_token=state.admission_token,
+        deny_reason=state.deny_reason,
+    )
 
 
 def _service(request: Request[Any, Any, Any]) -> QueueService:

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
 from fanfare_core.logs import get_logger
+from fanfare_core.wakeup import Wakeup
 
 log = get_logger(__name__)
 
@@ -42,7 +43,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._publish_timeout = publish_timeout
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
 
     async def publish_pending(self) -> int:
         """Publish one batch; return how many messages went out."""
@@ -78,21 +79,13 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                 if count >= self._batch_size:
                     continue
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_or_stop(stop), timeout=backoff)
+                # A notification that came during the pass ends this sleep at once: the
+                # pass may have claimed just before that event committed.
+                await self._wakeup.sleep(backoff, stop)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-
-    async def _wake_or_stop(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Turn outbox notifications into wake-ups; reconnect when the database goes away."""
@@ -102,8 +95,10 @@ class OutboxRelay:
                     self._database_url, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {outbox.OUTBOX_CHANNEL}")
+                    # Whatever committed before this moment notified nobody: one more pass.
+                    self._wakeup.ring()
                     async for _ in conn.notifies():
-                        self._wake.set()
+                        self._wakeup.ring()
             except psycopg.Error as error:
                 log.warning("outbox listener lost its connection", error=repr(error))
                 await asyncio.sleep(1.0)

@@ -33,6 +33,25 @@ class BidderRecord:
     bid_count: int
 
 
+_LEADERS = (
+    "SELECT consumer_id, best_amount, best_at FROM auction_bidders WHERE auction_id = %s"
+    " ORDER BY best_amount DESC, best_at LIMIT %s"
+)
+_BIDDERS = (
+    "SELECT consumer_id, best_amount, best_at, bid_count FROM auction_bidders"
+    " WHERE auction_id = %s AND consumer_id = ANY(%s)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedBid:
+    bid_id: str
+    consumer_id: str
+    amount: Decimal
+    at: datetime
+    buy_now: bool
+
+
 class AuctionRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -52,6 +71,29 @@ class AuctionRepository:
         assert row is not None
         return Book(*row)
 
+    async def lock_and_read(
+        self, auction_id: str, winner_count: int, consumer_ids: list[str]
+    ) -> tuple[Book, list[Standing], dict[str, BidderRecord]]:
+        """Lock the auction's book (until the transaction ends), then read the leaders and
+        the records of ``consumer_ids``: three statements, one round trip. The reads run
+        after the lock is held, so they see every bid committed before it."""
+        async with self._conn.pipeline():
+            book = await self._conn.execute(
+                "INSERT INTO auction_books (auction_id) VALUES (%s) ON CONFLICT (auction_id)"
+                " DO UPDATE SET auction_id = excluded.auction_id"
+                " RETURNING bid_count, high_bid, closed_at",
+                (auction_id,),
+            )
+            leaders = await self._conn.execute(_LEADERS, (auction_id, winner_count))
+            records = await self._conn.execute(_BIDDERS, (auction_id, consumer_ids))
+        row = await book.fetchone()
+        assert row is not None
+        return (
+            Book(*row),
+            [Standing(*r) for r in await leaders.fetchall()],
+            {r[0]: BidderRecord(*r[1:]) for r in await records.fetchall()},
+        )
+
     async def book(self, auction_id: str) -> Book:
         cur = await self._conn.execute(
             "SELECT bid_count, high_bid, closed_at FROM auction_books WHERE auction_id = %s",
@@ -62,11 +104,7 @@ class AuctionRepository:
 
     async def leaders(self, auction_id: str, count: int) -> list[Standing]:
         """The ``count`` best standings, best first."""
-        cur = await self._conn.execute(
-            "SELECT consumer_id, best_amount, best_at FROM auction_bidders WHERE auction_id = %s"
-            " ORDER BY best_amount DESC, best_at LIMIT %s",
-            (auction_id, count),
-        )
+        cur = await self._conn.execute(_LEADERS, (auction_id, count))
         return [Standing(*row) for row in await cur.fetchall()]
 
     async def bidder(self, auction_id: str, consumer_id: str) -> BidderRecord | None:
@@ -78,40 +116,51 @@ class AuctionRepository:
         row = await cur.fetchone()
         return None if row is None else BidderRecord(*row)
 
-    async def add_bid(
-        self,
-        *,
-        bid_id: str,
-        auction_id: str,
-        organization_id: str,
-        consumer_id: str,
-        amount: Decimal,
-        at: datetime,
-        buy_now: bool,
-    ) -> int:
-        """Store an accepted bid; return the bidder's bid count."""
+    async def add_bids(
+        self, auction_id: str, organization_id: str, bids: list[AcceptedBid]
+    ) -> None:
+        """Store accepted bids (in the order they were taken): the bids, each bidder's new
+        best and count, and the book's count and high bid, in three statements."""
+        if not bids:
+            return
         await self._conn.execute(
             "INSERT INTO auction_bids (id, auction_id, organization_id, consumer_id, amount,"
-            " placed_at, buy_now) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (bid_id, auction_id, organization_id, consumer_id, amount, at, buy_now),
-        )
-        cur = await self._conn.execute(
+            " placed_at, buy_now) SELECT b.id, %s, %s, b.consumer_id, b.amount, b.at, b.buy_now"
+            " FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::timestamptz[],"
+            " %s::boolean[]) AS b(id, consumer_id, amount, at, buy_now)",
+            (
+                auction_id, organization_id, [b.bid_id for b in bids],
+                [b.consumer_id for b in bids], [b.amount for b in bids],
+                [b.at for b in bids], [b.buy_now for b in bids],
+            ),
+        )  # fmt: skip
+        latest: dict[str, AcceptedBid] = {}
+        counts: dict[str, int] = {}
+        for bid in bids:  # each bid beats the bidder's last: the latest is the best
+            latest[bid.consumer_id] = bid
+            counts[bid.consumer_id] = counts.get(bid.consumer_id, 0) + 1
+        best = list(latest.values())
+        await self._conn.execute(
             "INSERT INTO auction_bidders (auction_id, consumer_id, best_amount, best_bid_id,"
-            " best_at, bid_count) VALUES (%s, %s, %s, %s, %s, 1)"
+            " best_at, bid_count) SELECT %s, b.consumer_id, b.amount, b.id, b.at, b.n"
+            " FROM unnest(%s::text[], %s::numeric[], %s::text[], %s::timestamptz[], %s::int[])"
+            " AS b(consumer_id, amount, id, at, n)"
             " ON CONFLICT (auction_id, consumer_id) DO UPDATE SET"
             " best_amount = excluded.best_amount, best_bid_id = excluded.best_bid_id,"
             " best_at = excluded.best_at,"
-            " bid_count = auction_bidders.bid_count + 1 RETURNING bid_count",
-            (auction_id, consumer_id, amount, bid_id, at),
-        )
-        row = await cur.fetchone()
-        assert row is not None
+            " bid_count = auction_bidders.bid_count + excluded.bid_count",
+            (
+                auction_id, [b.consumer_id for b in best], [b.amount for b in best],
+                [b.bid_id for b in best], [b.at for b in best],
+                [counts[b.consumer_id] for b in best],
+            ),
+        )  # fmt: skip
+        high = max(b.amount for b in bids)
         await self._conn.execute(
-            "UPDATE auction_books SET bid_count = bid_count + 1,"
+            "UPDATE auction_books SET bid_count = bid_count + %s,"
             " high_bid = greatest(coalesce(high_bid, %s), %s) WHERE auction_id = %s",
-            (amount, amount, auction_id),
+            (len(bids), high, high, auction_id),
         )
-        return int(row[0])
 
     async def close_early(self, auction_id: str, bid_id: str, at: datetime) -> None:
         await self._conn.execute(

@@ -3,7 +3,7 @@ writes of running a draw over a million entries."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from fanfare_core.adapters.postgres.versioned import save_versioned
+from fanfare_core.domain.draw_selection import InvalidEntries
 from fanfare_core.domain.draws import DrawEntry, DrawResult, EntryStatus, LostReason
 
 _COLUMNS = (
@@ -84,6 +85,39 @@ class Win:
     rank: int
     token_id: str
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnteredIds:
+    """The consumer ids of a draw's entries as read, and their fingerprint hashes: groups
+    of ``(count, ids, fingerprint hashes)``, each list joined with line feeds, in no
+    particular order. Pure data: its methods can run in a worker thread."""
+
+    groups: tuple[tuple[int, str, str], ...]
+
+    def in_canonical_order(self) -> list[str]:
+        """The ids in bytewise order (code point order is UTF-8 byte order); about a
+        second for a million. An id with a line feed (which the draw refuses) comes back
+        split, which the count check turns into an error rather than a wrong list."""
+        ids = [i for _, joined, _ in self.groups for i in joined.split("\n")]
+        if len(ids) != sum(count for count, _, _ in self.groups):
+            raise InvalidEntries("an entry contains a line feed")
+        ids.sort()
+        return ids
+
+    def fingerprints(self, consumer_ids: Iterable[str]) -> dict[str, str]:
+        """The fingerprint hashes the given consumers entered with (those that have one)."""
+        wanted = set(consumer_ids)
+        found: dict[str, str] = {}
+        for _, joined_ids, joined_fingerprints in self.groups:
+            ids = joined_ids.split("\n")
+            if wanted.isdisjoint(ids):
+                continue
+            fingerprints = joined_fingerprints.split("\n")
+            found.update(
+                (i, f) for i, f in zip(ids, fingerprints, strict=True) if i in wanted and f
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,44 +227,50 @@ class DrawEntryRepository:
 
     # -- running the draw ----------------------------------------------------------------
 
-    async def entered_in_canonical_order(self, draw_id: str) -> list[str]:
-        """The consumer ids of every ENTERED entry in bytewise order, read with one COPY.
+    async def entered_ids(self, draw_id: str) -> EnteredIds:
+        """The consumer ids of every ENTERED entry, with the fingerprint hash each entered
+        with, in a few aggregated rows of one sequential scan: a million ids arrive as a
+        handful of long strings rather than a million messages. Sorting them is left to
+        :meth:`EnteredIds.in_canonical_order`, which needs no connection."""
+        # Sixteen groups keep each string far below PostgreSQL's 1 GB limit on one value.
+        # Both aggregates of a group read its rows in the same order, so the n-th
+        # fingerprint belongs to the n-th id.
+        cur = await self._conn.execute(
+            "SELECT count(*), string_agg(consumer_id, E'\\n'),"
+            " string_agg(coalesce(fingerprint_hash, ''), E'\\n')"
+            " FROM draw_entries WHERE draw_id = %s AND status = 'ENTERED'"
+            " GROUP BY hashtext(consumer_id) & 15",
+            (draw_id,),
+        )
+        return EnteredIds(
+            tuple((int(n), str(ids), str(fps)) for n, ids, fps in await cur.fetchall())
+        )
 
-        Sorted here rather than by PostgreSQL: a sequential read and a sort of a million
-        short strings in Python take half the time of reading them in index order.
-        Python orders text by code point, which is UTF-8 byte order.
-        """
-        data = bytearray()
-        async with self._conn.cursor() as cur:
-            async with cur.copy(
-                "COPY (SELECT consumer_id FROM draw_entries WHERE draw_id = %s"
-                " AND status = 'ENTERED') TO STDOUT",
-                (draw_id,),
-            ) as copy:
-                async for chunk in copy:
-                    data += chunk
-            if b"\\" not in data:
-                ids = data.decode().split("\n")[:-1] if data else []
-            else:  # COPY's text format escapes backslashes: read such ids as plain rows
-                await cur.execute(
-                    "SELECT consumer_id FROM draw_entries WHERE draw_id = %s"
-                    " AND status = 'ENTERED'",
-                    (draw_id,),
-                )
-                ids = [str(row[0]) for row in await cur.fetchall()]
-        ids.sort()
-        return ids
+    async def mark_entered_lost(self, draw_id: str) -> int:
+        """Every ENTERED entry takes part in the draw and is LOST (``NOT_SELECTED``) until
+        :meth:`record_winners` turns the winners WON, in the same transaction. One
+        sequential pass whose updates stay on their page (the table's fillfactor leaves
+        room, and no indexed column changes), so no index is touched. Returns how many."""
+        cur = await self._conn.execute(
+            "UPDATE draw_entries SET status = 'LOST', lost_reason = %s, in_draw = true,"
+            f" version = {_ONE_VERSION} WHERE draw_id = %s AND status = 'ENTERED'",
+            (LostReason.NOT_SELECTED.value, draw_id),
+        )
+        return cur.rowcount
 
     async def record_winners(
         self, draw_id: str, wins: Sequence[Win], won_at: datetime, claim_expires_at: datetime
-    ) -> None:
-        await self._conn.execute(
-            "UPDATE draw_entries AS e SET status = 'WON', won_at = %s, claim_expires_at = %s,"
-            " rank = w.rank, admission_token_id = w.token_id, admission_token = w.token,"
-            f" in_draw = true, version = {_ONE_VERSION}"
+    ) -> int:
+        """Turn the winners (marked LOST by :meth:`mark_entered_lost`) WON, with their rank
+        and admission token, in one statement. Returns how many."""
+        cur = await self._conn.execute(
+            "UPDATE draw_entries AS e SET status = 'WON', lost_reason = NULL, won_at = %s,"
+            " claim_expires_at = %s, rank = w.rank, admission_token_id = w.token_id,"
+            f" admission_token = w.token, version = {_ONE_VERSION}"
             " FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[])"
             " AS w(consumer_id, rank, token_id, token)"
-            " WHERE e.draw_id = %s AND e.consumer_id = w.consumer_id AND e.status = 'ENTERED'",
+            " WHERE e.draw_id = %s AND e.consumer_id = w.consumer_id AND e.in_draw"
+            " AND e.status = 'LOST'",
             (
                 won_at,
                 claim_expires_at,
@@ -241,23 +281,17 @@ class DrawEntryRepository:
                 draw_id,
             ),
         )
+        return cur.rowcount
 
-    async def record_losers(
-        self, draw_id: str, backups: Sequence[str], first_backup_rank: int
-    ) -> int:
-        """Every other ENTERED entry is LOST (NOT_SELECTED); backups keep their rank.
-        Returns how many lost."""
-        ranks = list(range(first_backup_rank, first_backup_rank + len(backups)))
-        await self._conn.execute(
+    async def rank_backups(self, draw_id: str, backups: Sequence[str], first_rank: int) -> int:
+        """Give the backups (LOST, ``NOT_SELECTED``) their place in the drawn order, from
+        ``first_rank`` on, so promotion takes them in order. Returns how many."""
+        ranks = list(range(first_rank, first_rank + len(backups)))
+        cur = await self._conn.execute(
             "UPDATE draw_entries AS e SET rank = b.rank"
             " FROM unnest(%s::text[], %s::int[]) AS b(consumer_id, rank)"
-            " WHERE e.draw_id = %s AND e.consumer_id = b.consumer_id",
+            " WHERE e.draw_id = %s AND e.consumer_id = b.consumer_id AND e.in_draw",
             (list(backups), ranks, draw_id),
-        )
-        cur = await self._conn.execute(
-            "UPDATE draw_entries SET status = 'LOST', lost_reason = %s, in_draw = true,"
-            f" version = {_ONE_VERSION} WHERE draw_id = %s AND status = 'ENTERED'",
-            (LostReason.NOT_SELECTED.value, draw_id),
         )
         return cur.rowcount
 
@@ -306,15 +340,6 @@ class DrawEntryRepository:
         assert row is not None
         return WinTally(int(row[0]), int(row[1]), int(row[2]))
 
-    async def fingerprints(self, draw_id: str, consumer_ids: Sequence[str]) -> dict[str, str]:
-        """The fingerprint hashes the given consumers entered with (those that have one)."""
-        cur = await self._conn.execute(
-            "SELECT consumer_id, fingerprint_hash FROM draw_entries WHERE draw_id = %s"
-            " AND consumer_id = ANY(%s) AND fingerprint_hash IS NOT NULL",
-            (draw_id, list(consumer_ids)),
-        )
-        return {str(row[0]): str(row[1]) for row in await cur.fetchall()}
-
     async def complete_result(self, draw_id: str, now: datetime) -> bool:
         cur = await self._conn.execute(
             "UPDATE draw_results SET completed_at = %s WHERE draw_id = %s AND completed_at IS NULL",
@@ -324,14 +349,19 @@ class DrawEntryRepository:
 
     async def entry_file(self, draw_id: str) -> AsyncIterator[bytes]:
         """The published entry list: the consumer ids that took part, bytewise sorted, one
-        per line (the bytes the entries digest covers), streamed as COPY sends them."""
-        async with (
-            self._conn.cursor() as cur,
-            cur.copy(
-                "COPY (SELECT consumer_id FROM draw_entries WHERE draw_id = %s AND in_draw"
-                " ORDER BY consumer_id) TO STDOUT",
+        per line (the bytes the entries digest covers), streamed in chunks of many ids.
+
+        Read through a server-side cursor rather than COPY, whose text format would escape
+        a backslash or a tab in an id and so publish bytes other than the ones drawn."""
+        async with self._conn.cursor("draw_entry_file") as cur:
+            await cur.execute(
+                "SELECT consumer_id FROM draw_entries WHERE draw_id = %s AND in_draw"
+                " ORDER BY consumer_id",
                 (draw_id,),
-            ) as copy,
-        ):
-            async for chunk in copy:
-                yield bytes(chunk)
+            )
+            while rows := await cur.fetchmany(_ENTRY_FILE_CHUNK):
+                yield "".join([f"{row[0]}\n" for row in rows]).encode()
+
+
+#: Ids per chunk of the published entry list (a couple of megabytes).
+_ENTRY_FILE_CHUNK = 50_000

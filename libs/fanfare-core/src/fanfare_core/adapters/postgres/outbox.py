@@ -26,18 +26,24 @@ class PendingMessage:
 
 async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
     """Write ``events`` to the outbox inside the caller's transaction; return their ids."""
-    rows = []
+    ids: list[str] = []
+    subjects: list[str] = []
+    payloads: list[bytes] = []
     for event in events:
         event_id = new_id("evt")
         subject, payload = encode_event(event, event_id)
-        rows.append((event_id, subject, payload))
-    if rows:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO outbox (id, subject, payload) VALUES (%s, %s, %s)", rows
-            )
-        await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
-    return [row[0] for row in rows]
+        ids.append(event_id)
+        subjects.append(subject)
+        payloads.append(payload)
+    if ids:
+        # One statement writes the rows and wakes the relays (NOTIFY is sent at commit).
+        await conn.execute(
+            "WITH written AS (INSERT INTO outbox (id, subject, payload)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[]) RETURNING 1)"
+            " SELECT pg_notify(%s, '') WHERE EXISTS (SELECT FROM written)",
+            (ids, subjects, payloads, OUTBOX_CHANNEL),
+        )
+    return ids
 
 
 async def claim_pending(conn: AsyncConnection, limit: int) -> list[PendingMessage]:

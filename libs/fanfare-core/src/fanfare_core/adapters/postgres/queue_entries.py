@@ -135,11 +135,17 @@ class QueueEntryRepository:
         )
         return await cur.fetchone() is not None
 
-    async def count_place(self, queue_id: str) -> None:
-        """Count a held place of an uncapped queue (only if a cap once made a counter)."""
-        await self._conn.execute(
-            "UPDATE queue_holdings SET holding = holding + 1 WHERE queue_id = %s", (queue_id,)
+    async def count_place_and_next_arrival(self, queue_id: str) -> int:
+        """Count a held place of an uncapped queue (only if a cap once made a counter) and
+        draw the next arrival number, in one round trip."""
+        cur = await self._conn.execute(
+            "WITH counted AS (UPDATE queue_holdings SET holding = holding + 1"
+            " WHERE queue_id = %s RETURNING 1) SELECT nextval('queue_arrival_order')",
+            (queue_id,),
         )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
 
     async def free_places(self, queue_id: str, count: int = 1) -> None:
         await self._conn.execute(

@@ -84,6 +84,12 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Append the touched aggregates' events to the outbox, then commit."""
         conn = self.connection
+        # The events and the COMMIT travel in one round trip.
+        async with conn.pipeline():
+            await outbox.append(conn, self._events())
+            await conn.commit()
+
+    def _events(self) -> list[Event]:
         events, self._recorded = self._recorded, []
         aggregates: list[Distribution | QueueEntry | DrawEntry] = [
             *self.distributions.seen,
@@ -93,5 +99,4 @@ class UnitOfWork:
         for aggregate in aggregates:
             events.extend(aggregate.events)
             aggregate.events.clear()
-        await outbox.append(conn, events)
-        await conn.commit()
+        return events

@@ -10,6 +10,10 @@ Per queue (the ``{queue_id}`` hash tag keeps one queue's keys on one cluster sha
 PostgreSQL stays the record: each committed change is written through with its version,
 and a script applies it only if it is newer than what Redis holds. When ``ready`` is
 missing (Redis restarted or flushed) readers go to PostgreSQL and the line is rebuilt.
+
+Status polls of one queue that arrive together (in the same turn of the event loop) are
+read by one script call (:mod:`~fanfare_core.adapters.redis.round_trips`): one round trip
+for all of them, each answer read by Redis at that moment, so still exact.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
+from fanfare_core.adapters.redis.round_trips import RoundTrips
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 from fanfare_core.domain.timing import format_optional_instant
 
@@ -39,6 +45,26 @@ else
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
 return 1
+"""
+
+# KEYS: the waiting set, the ready flag, then the hash of each consumer; ARGV: the consumers.
+# Answers {ready, one string per consumer}: "" when the consumer has no entry, else
+# "status|entered|admitted|expires|deny reason|rank|token" ("" for what is unset; only the
+# token, last, could ever hold a "|"). One flat reply is much cheaper to parse than
+# HGETALL + ZRANK + EXISTS replies per consumer.
+_READ = """
+local out = {redis.call('EXISTS', KEYS[2])}
+for i = 1, #ARGV do
+  local f = redis.call('HMGET', KEYS[i + 2], 's', 'e', 'a', 'x', 'd', 't')
+  if f[1] then
+    local rank = redis.call('ZRANK', KEYS[1], ARGV[i])
+    out[i + 1] = table.concat({f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '',
+                               rank or '', f[6] or ''}, '|')
+  else
+    out[i + 1] = ''
+  end
+end
+return out
 """
 
 
@@ -67,6 +93,44 @@ class LineRead:
     state: LineState | None
 
 
+def _line_read(fields: dict[bytes, bytes], rank: int | None, ready: int) -> LineRead:
+    if not fields:
+        return LineRead(ready=bool(ready), state=None)
+    values = {_text(k): _text(v) for k, v in fields.items()}
+    status = EntryStatus(values["s"])
+    return LineRead(
+        ready=bool(ready),
+        state=LineState(
+            status=status,
+            position=int(rank) + 1 if status is EntryStatus.QUEUED and rank is not None else None,
+            entered_at=values["e"],
+            admitted_at=values["a"] or None,
+            expires_at=float(values["x"]) if values["x"] else None,
+            admission_token=values["t"] or None,
+            deny_reason=values["d"] or None,
+        ),
+    )
+
+
+def _packed_state(packed: bytes | str) -> LineState | None:
+    """A consumer's state from the read script's string (None when there is no entry)."""
+    if not packed:
+        return None
+    raw_status, entered_at, admitted_at, expires_at, deny_reason, rank, token = _text(packed).split(
+        "|", 6
+    )
+    status = EntryStatus(raw_status)
+    return LineState(
+        status=status,
+        position=int(rank) + 1 if status is EntryStatus.QUEUED and rank else None,
+        entered_at=entered_at,
+        admitted_at=admitted_at or None,
+        expires_at=float(expires_at) if expires_at else None,
+        admission_token=token or None,
+        deny_reason=deny_reason or None,
+    )
+
+
 def _text(raw: object) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
@@ -77,32 +141,58 @@ class QueueLine:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._apply = redis.register_script(_APPLY)
+        self._read_script = redis.register_script(_READ)
+        self._reads: RoundTrips[str, str, LineRead] = RoundTrips(self._read_many)
 
     async def read(self, queue_id: str, consumer_id: str) -> LineRead:
-        """The consumer's state and position in one round trip."""
+        """The consumer's state and position, exact at the moment Redis reads it: one
+        round trip, shared with the other polls of the queue that arrive meanwhile."""
+        return await self._reads.read(queue_id, consumer_id)
+
+    async def _read_many(self, queue_id: str, consumer_ids: list[str]) -> list[LineRead]:
         prefix = _prefix(queue_id)
+        reply = await self._read_script(
+            keys=[
+                f"{prefix}:w",
+                f"{prefix}:ready",
+                *[f"{prefix}:c:{consumer_id}" for consumer_id in consumer_ids],
+            ],
+            args=consumer_ids,
+        )
+        ready = bool(reply[0])
+        return [LineRead(ready=ready, state=_packed_state(packed)) for packed in reply[1:]]
+
+    async def write_and_read(self, entry: QueueEntry) -> LineRead:
+        """Write one committed entry through and read its state back, in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(f"{prefix}:c:{consumer_id}")
-            pipe.zrank(f"{prefix}:w", consumer_id)
-            pipe.exists(f"{prefix}:ready")
-            fields, rank, ready = await pipe.execute()
-        if not fields:
-            return LineRead(ready=bool(ready), state=None)
-        values = {_text(k): _text(v) for k, v in fields.items()}
-        status = EntryStatus(values["s"])
-        return LineRead(
-            ready=bool(ready),
-            state=LineState(
-                status=status,
-                position=int(rank) + 1
-                if status is EntryStatus.QUEUED and rank is not None
-                else None,
-                entered_at=values["e"],
-                admitted_at=values["a"] or None,
-                expires_at=float(values["x"]) if values["x"] else None,
-                admission_token=values["t"] or None,
-                deny_reason=values["d"] or None,
-            ),
+            await self._queue_apply(pipe, entry)
+            self._queue_read(pipe, entry.queue_id, entry.consumer_id)
+            _, fields, rank, ready = await pipe.execute()
+        return _line_read(fields, rank, ready)
+
+    @staticmethod
+    def _queue_read(pipe: Pipeline, queue_id: str, consumer_id: str) -> None:
+        prefix = _prefix(queue_id)
+        pipe.hgetall(f"{prefix}:c:{consumer_id}")
+        pipe.zrank(f"{prefix}:w", consumer_id)
+        pipe.exists(f"{prefix}:ready")
+
+    async def _queue_apply(self, pipe: Pipeline, entry: QueueEntry) -> None:
+        prefix = _prefix(entry.queue_id)
+        await self._apply(
+            keys=[f"{prefix}:c:{entry.consumer_id}", f"{prefix}:w", f"{prefix}:a"],
+            args=[
+                entry.version,
+                entry.consumer_id,
+                entry.status.value,
+                entry.arrival,
+                format_optional_instant(entry.entered_at) or "",
+                format_optional_instant(entry.admitted_at) or "",
+                "" if entry.expires_at is None else entry.expires_at.timestamp(),
+                entry.admission_token or "",
+                entry.deny_reason or "",
+            ],
+            client=pipe,
         )
 
     async def write(self, entries: Sequence[QueueEntry]) -> None:
@@ -111,22 +201,7 @@ class QueueLine:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for entry in entries:
-                prefix = _prefix(entry.queue_id)
-                await self._apply(
-                    keys=[f"{prefix}:c:{entry.consumer_id}", f"{prefix}:w", f"{prefix}:a"],
-                    args=[
-                        entry.version,
-                        entry.consumer_id,
-                        entry.status.value,
-                        entry.arrival,
-                        format_optional_instant(entry.entered_at) or "",
-                        format_optional_instant(entry.admitted_at) or "",
-                        "" if entry.expires_at is None else entry.expires_at.timestamp(),
-                        entry.admission_token or "",
-                        entry.deny_reason or "",
-                    ],
-                    client=pipe,
-                )
+                await self._queue_apply(pipe, entry)
             await pipe.execute()
 
     async def counts(self, queue_id: str, now: datetime) -> tuple[bool, int]:

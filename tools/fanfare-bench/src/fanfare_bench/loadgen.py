@@ -1,0 +1,282 @@
+"""An open-loop HTTP load generator on asyncio.
+
+Open loop: request ``i`` is due at ``start + i / rate`` whether or not earlier answers have
+come back, and its latency is measured from that intended instant, not from when a
+connection happened to be free. A server that stalls therefore shows its stall in every
+request that should have been sent meanwhile (no "coordinated omission"). Latencies go into
+an HDR histogram (microsecond resolution, three significant digits).
+
+The client speaks just enough HTTP/1.1 for the job: keep-alive connections, one request in
+flight per connection, ``Content-Length`` bodies. That keeps the generator's own cost per
+request a small fraction of the server's, so one generator core can outrun one API core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from hdrh.histogram import HdrHistogram
+
+# 1 µs to 60 s, three significant digits.
+LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
+
+RequestFactory = Callable[[int], bytes]
+"""Builds the raw bytes of request number ``i``."""
+
+ResponseCheck = Callable[[int, int, bytes], bool]
+"""Whether request ``i`` got the answer it should have (``status``, ``body``)."""
+
+
+def request_bytes(
+    method: str, path: str, host: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
+    """The raw bytes of one HTTP/1.1 request (built once per distinct request, ahead of time)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class ConnectionLost(Exception):
+    """The server closed the connection before answering."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; :meth:`send` writes a request and awaits its answer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._need: int | None = None
+        self._status = 0
+        self._header_end = 0
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(ConnectionLost(str(exc)))
+
+    def send(self, raw: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._buffer.clear()
+        self._need = None
+        self.transport.write(raw)
+        return self._waiter
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._need is None:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
+            self._status = int(head[0].split(" ", 2)[1])
+            length = 0
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "transfer-encoding":
+                    raise ValueError("chunked answers are not supported by this generator")
+            self._header_end = end + 4
+            self._need = self._header_end + length
+        if len(self._buffer) >= self._need and self._waiter is not None:
+            body = bytes(self._buffer[self._header_end : self._need])
+            waiter, self._waiter = self._waiter, None
+            waiter.set_result((self._status, body))
+
+
+class ConnectionPool:
+    """Up to ``size`` keep-alive connections to one server, opened on demand."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.host, self.port, self.size = host, port, size
+        self._idle: list[_Connection] = []
+        self._open = 0
+        self._free = asyncio.Condition()
+
+    async def _acquire(self) -> _Connection:
+        async with self._free:
+            while True:
+                while self._idle:
+                    connection = self._idle.pop()
+                    if not connection.closed:
+                        return connection
+                    self._open -= 1
+                if self._open < self.size:
+                    self._open += 1
+                    break
+                await self._free.wait()
+        try:
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_connection(_Connection, self.host, self.port)
+        except BaseException:
+            async with self._free:
+                self._open -= 1
+                self._free.notify()
+            raise
+        return connection
+
+    async def _release(self, connection: _Connection) -> None:
+        async with self._free:
+            if connection.closed:
+                self._open -= 1
+            else:
+                self._idle.append(connection)
+            self._free.notify()
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        """Send ``raw`` on a free connection and return ``(status, body)``."""
+        connection = await self._acquire()
+        try:
+            return await connection.send(raw)
+        except BaseException:
+            connection.closed = True
+            if connection.transport is not None:
+                connection.transport.close()
+            raise
+        finally:
+            await self._release(connection)
+
+    def close(self) -> None:
+        for connection in self._idle:
+            if connection.transport is not None:
+                connection.transport.close()
+        self._idle.clear()
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What one run measured."""
+
+    sent: int
+    ok: int
+    failed: int
+    seconds: float
+    histogram: HdrHistogram
+    first_failure: str = ""
+
+    @property
+    def throughput(self) -> float:
+        """Successful answers per second over the run."""
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    def ms(self, percentile: float) -> float:
+        """Latency at ``percentile`` (0-100) in milliseconds."""
+        return float(self.histogram.get_value_at_percentile(percentile)) / 1000.0
+
+    def latencies(self) -> str:
+        return f"p50 {self.ms(50):.2f} ms, p99 {self.ms(99):.2f} ms, p99.9 {self.ms(99.9):.2f} ms"
+
+
+class _Recorder:
+    def __init__(self, check: ResponseCheck | None) -> None:
+        self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        self.check = check
+        self.ok = 0
+        self.failed = 0
+        self.first_failure = ""
+        self.last_done = 0.0
+
+    def record(
+        self, index: int, intended: float, outcome: tuple[int, bytes] | BaseException
+    ) -> None:
+        done = time.perf_counter()
+        self.last_done = max(self.last_done, done)
+        if isinstance(outcome, BaseException):
+            good, why = False, repr(outcome)
+        else:
+            status, body = outcome
+            good = self.check(index, status, body) if self.check else 200 <= status < 300
+            why = f"{status} {body[:200]!r}"
+        if good:
+            self.ok += 1
+            micros = max(LOWEST_US, min(HIGHEST_US, int((done - intended) * 1_000_000)))
+            self.histogram.record_value(micros)
+        else:
+            self.failed += 1
+            if not self.first_failure:
+                self.first_failure = why
+
+
+async def open_loop(
+    pool: ConnectionPool,
+    make: RequestFactory,
+    *,
+    rate: float,
+    count: int,
+    check: ResponseCheck | None = None,
+) -> RunStats:
+    """Send ``count`` requests at ``rate`` a second, each due at its own instant, and
+    measure every latency from that instant."""
+    recorder = _Recorder(check)
+    interval = 1.0 / rate
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(index: int, intended: float) -> None:
+        try:
+            outcome: tuple[int, bytes] | BaseException = await pool.request(make(index))
+        except (OSError, ConnectionLost, ValueError) as error:
+            outcome = error
+        recorder.record(index, intended, outcome)
+
+    start = time.perf_counter() + 0.01
+    index = 0
+    while index < count:
+        now = time.perf_counter()
+        # Launch everything due by now (a late wake-up sends a burst, as real arrivals would).
+        while index < count and start + index * interval <= now:
+            task = asyncio.create_task(one(index, start + index * interval))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            index += 1
+        if index < count:
+            await asyncio.sleep(max(0.0, start + index * interval - time.perf_counter()))
+    if pending:
+        await asyncio.wait(pending)
+    elapsed = (recorder.last_done or time.perf_counter()) - start
+    return RunStats(
+        count, recorder.ok, recorder.failed, elapsed, recorder.histogram, recorder.first_failure
+    )
+
+
+async def saturate(
+    pool: ConnectionPool,
+    make: RequestFactory,
+    *,
+    concurrency: int,
+    count: int,
+    check: ResponseCheck | None = None,
+) -> RunStats:
+    """The most the server can do: ``concurrency`` clients each sending its next request as
+    soon as the last is answered, ``count`` requests in all. Latency here is service time
+    under saturation (closed loop); use :func:`open_loop` for latency figures."""
+    recorder = _Recorder(check)
+    counter = iter(range(count))
+
+    async def client() -> None:
+        for index in counter:
+            sent = time.perf_counter()
+            try:
+                outcome: tuple[int, bytes] | BaseException = await pool.request(make(index))
+            except (OSError, ConnectionLost, ValueError) as error:
+                outcome = error
+            recorder.record(index, sent, outcome)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return RunStats(
+        count, recorder.ok, recorder.failed, elapsed, recorder.histogram, recorder.first_failure
+    )

@@ -1,0 +1,287 @@
+"""The consumer API under a flash crowd: baseline, status polls, enters and bids.
+
+One consumer API process, pinned to its own core, serves every scenario here, and the
+baseline — ``GET /healthz``, a trivial JSON route of the same process behind the same
+middleware — is measured under the same load in the same run. Each scenario is measured
+twice: closed loop with many connections for its maximum throughput, then open loop at
+half that rate for its latency percentiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from fanfare_bench.crowd import add_consumers, fill_queue, sign_in
+from fanfare_bench.loadgen import (
+    ConnectionPool,
+    RequestFactory,
+    ResponseCheck,
+    RunStats,
+    open_loop,
+    request_bytes,
+    saturate,
+)
+from fanfare_bench.results import Result, Size
+from fanfare_bench.stack import Stack
+from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.clock import SystemClock
+from fanfare_core.domain.distributions import DistributionChanges, Kind
+from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_testing import Tenant
+
+OPENED = "2020-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    requests: int  # per saturation run
+    open_seconds: float  # length of each open-loop run
+    queued: int  # consumers in line for the status poll
+    pollers: int  # of them, how many poll
+    bidders: int
+    concurrency: int
+
+    @classmethod
+    def of(cls, size: Size) -> Sizes:
+        if size is Size.SMOKE:
+            return cls(300, 0.5, 500, 100, 20, 8)
+        return cls(30_000, 10.0, 100_000, 10_000, 1_000, 64)
+
+
+@dataclass(slots=True)
+class Api:
+    """The consumer API under test and a client pool for it."""
+
+    host: str
+    port: int
+    client: ConnectionPool
+    tenant: Tenant
+
+    def get(self, path: str, token: str | None = None) -> bytes:
+        return request_bytes("GET", path, f"{self.host}:{self.port}", self._headers(token))
+
+    def post(self, path: str, token: str | None, body: bytes = b"") -> bytes:
+        headers = self._headers(token)
+        if body:
+            headers["Content-Type"] = "application/json"
+        return request_bytes("POST", path, f"{self.host}:{self.port}", headers, body)
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        headers = {"X-Publishable-Key": self.tenant.publishable_key}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+
+async def distribution(stack: Stack, tenant: Tenant, kind: Kind, **changes: object) -> str:
+    made = await create_distribution(
+        UnitOfWork(stack.pool), SystemClock(), tenant.principal, kind,
+        sequence_id=tenant.sequence_id,
+        changes=DistributionChanges(open_at=OPENED, **changes),  # type: ignore[arg-type]
+    )  # fmt: skip
+    return made.id
+
+
+def figures(peak: RunStats, steady: RunStats, baseline: float | None, unit: str) -> str:
+    ratio = f" = {peak.throughput / baseline:.2f} x baseline" if baseline else ""
+    return (
+        f"max {peak.throughput:,.0f} {unit}/s{ratio}; at {steady.throughput:,.0f}/s"
+        f" (half): {steady.latencies()}"
+    )
+
+
+def ratio_verdict(
+    peak: RunStats, steady: RunStats, baseline: float, floor: float, p99_ms: float, size: Size
+) -> bool | None:
+    if size is Size.SMOKE:
+        return None
+    return peak.throughput >= floor * baseline and steady.ms(99) <= p99_ms
+
+
+def failures(*runs: RunStats) -> str:
+    failed = sum(run.failed for run in runs)
+    if not failed:
+        return ""
+    first = next(run.first_failure for run in runs if run.first_failure)
+    return f"; {failed} FAILED (first: {first})"
+
+
+async def measure(
+    api: Api,
+    make: RequestFactory,
+    sizes: Sizes,
+    count: int | None = None,
+    check: ResponseCheck | None = None,
+) -> tuple[RunStats, RunStats]:
+    """Maximum throughput (closed loop), then latency at half of it (open loop)."""
+    peak = await saturate(
+        api.client, make, concurrency=sizes.concurrency, count=count or sizes.requests, check=check
+    )
+    rate = max(1.0, peak.throughput / 2)
+    steady = await open_loop(
+        api.client, make, rate=rate, count=max(10, int(rate * sizes.open_seconds)), check=check
+    )
+    return peak, steady
+
+
+async def baseline(api: Api, sizes: Sizes, size: Size) -> tuple[float, Result]:
+    request = api.get("/healthz")
+    # Warm up connections and the process before anything counts.
+    await saturate(
+        api.client, lambda _: request, concurrency=sizes.concurrency, count=sizes.requests // 10
+    )
+    peak, steady = await measure(api, lambda _: request, sizes)
+    return peak.throughput, Result(
+        "baseline: GET /healthz",
+        figures(peak, steady, None, "req") + failures(peak, steady),
+    )
+
+
+async def status_poll(stack: Stack, api: Api, sizes: Sizes, size: Size, base: float) -> Result:
+    queue = await distribution(stack, api.tenant, Kind.QUEUE)
+    pollers = await sign_in(stack, api.tenant, sizes.pollers)
+    others = await add_consumers(
+        stack, api.tenant, sizes.queued - sizes.pollers, SystemClock().now()
+    )
+    line = [*others, *(p.consumer_id for p in pollers)]
+    random.Random(7).shuffle(line)  # noqa: S311 - a reproducible order, not a secret
+    await fill_queue(stack, api.tenant, queue, line)
+    expected = {consumer: position for position, consumer in enumerate(line, start=1)}
+    requests = [api.get(f"/api/v1/queues/{queue}/status", p.token) for p in pollers]
+
+    def make(index: int) -> bytes:
+        return requests[index % len(requests)]
+
+    def exact(index: int, status: int, body: bytes) -> bool:
+        if status != 200:
+            return False
+        state = json.loads(body)
+        return bool(state["position"] == expected[pollers[index % len(pollers)].consumer_id])
+
+    # First pass: the line is rebuilt from PostgreSQL and every token verified once.
+    await saturate(api.client, make, concurrency=sizes.concurrency, count=len(requests))
+    peak, steady = await measure(api, make, sizes, check=exact)
+    return Result(
+        f"status poll, {sizes.queued:,} queued",
+        figures(peak, steady, base, "req") + failures(peak, steady),
+        "≥ 0.7 x baseline, p99 ≤ 10 ms at half rate",
+        ratio_verdict(peak, steady, base, 0.7, 10.0, size) if not failures(peak, steady) else False,
+    )
+
+
+async def open_line(stack: Stack, api: Api, queue: str) -> None:
+    """Show the queue as a storefront page does before the crowd arrives: the consumer API
+    then builds the queue's line in Redis, and waits until it has."""
+    status, _ = await api.client.request(api.get(f"/api/v1/queues/{queue}"))
+    assert status == 200
+    for _ in range(200):
+        if await stack.redis.exists(f"fq:{{{queue}}}:ready"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the line of {queue} was never built")
+
+
+async def enter(stack: Stack, api: Api, sizes: Sizes, size: Size, base: float) -> Result:
+    queue = await distribution(stack, api.tenant, Kind.QUEUE)
+    await open_line(stack, api, queue)
+    crowd = await sign_in(stack, api.tenant, sizes.requests)
+    path = f"/api/v1/queues/{queue}/enter"
+    peak = await saturate(
+        api.client, lambda i: api.post(path, crowd[i].token),
+        concurrency=sizes.concurrency, count=len(crowd),
+    )  # fmt: skip
+    rate = max(1.0, peak.throughput / 2)
+    late = await sign_in(stack, api.tenant, max(10, int(rate * sizes.open_seconds)))
+    steady = await open_loop(
+        api.client, lambda i: api.post(path, late[i].token), rate=rate, count=len(late)
+    )
+    accepted = peak.ok + steady.ok
+    async with stack.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*), count(DISTINCT arrival) FROM queue_entries"
+            " WHERE queue_id = %s AND status = 'QUEUED'",
+            (queue,),
+        )
+        stored, distinct = await cur.fetchone() or (0, 0)
+    durable = stored == accepted == distinct
+    note = "" if durable else f"; STORED {stored} of {accepted} accepted"
+    met = ratio_verdict(peak, steady, base, 0.3, 25.0, size)
+    return Result(
+        "enter: new shoppers, one queue",
+        figures(peak, steady, base, "enters") + failures(peak, steady) + note,
+        "≥ 0.3 x baseline, p99 ≤ 25 ms at half rate",
+        False if (note or failures(peak, steady)) else met,
+    )
+
+
+async def bids(stack: Stack, api: Api, sizes: Sizes, size: Size, base: float) -> Result:
+    auction = await distribution(
+        stack, api.tenant, Kind.AUCTION, settle_at="2099-01-01T00:00:00Z",
+        starting_bid=Decimal(1), minimum_increment=Decimal(1),
+    )  # fmt: skip
+    bidders = await sign_in(stack, api.tenant, sizes.bidders)
+    path = f"/api/v1/auctions/{auction}/bid"
+    accepted: set[int] = set()
+
+    def make(index: int) -> bytes:
+        # Each bid tops the one before it, so in arrival order every bid would be accepted;
+        # bids overtaking each other on the way are refused as too low, as they should be.
+        body = json.dumps({"amount": 10 + index}).encode()
+        return api.post(path, bidders[index % len(bidders)].token, body)
+
+    def judged(index: int, status: int, body: bytes) -> bool:
+        if status == 200:
+            accepted.add(10 + index)
+            return True
+        return status == 400 and b"Bid must be higher" in body
+
+    peak = await saturate(
+        api.client, make, concurrency=sizes.concurrency, count=sizes.requests, check=judged
+    )
+    seconds = peak.seconds
+    async with stack.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT amount FROM auction_bids WHERE auction_id = %s", (auction,)
+        )
+        stored = {int(row[0]) for row in await cur.fetchall()}
+    lost = accepted - stored
+    rate = len(accepted) / seconds if seconds else 0.0
+    line = (
+        f"{rate:,.0f} accepted bids/s = {rate / base:.2f} x baseline"
+        f" ({len(accepted):,} of {peak.sent:,} accepted, the rest overtaken;"
+        f" {sizes.bidders:,} bidders); {len(lost)} accepted bids missing from the record"
+    ) + failures(peak)
+    met = None if size is Size.SMOKE else (rate >= 0.2 * base and not lost and not peak.failed)
+    return Result("bids: one auction", line, "≥ 0.2 x baseline accepted bids/s, none lost",
+                  False if lost else met)  # fmt: skip
+
+
+async def run(stack: Stack, size: Size) -> list[Result]:
+    sizes = Sizes.of(size)
+    process = stack.start(
+        "consumer-api",
+        # Every simulated shopper comes from 127.0.0.1: the per-address limit would stop
+        # the crowd after 600 enters, as it should stop a real single address.
+        {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "1000000000", "FANFARE_LOG_LEVEL": "warning"},
+        pinned=True,
+    )
+    api = Api(
+        "127.0.0.1",
+        process.spec.port,
+        ConnectionPool("127.0.0.1", process.spec.port, 256),
+        await stack.tenant(),
+    )
+    try:
+        base, base_result = await baseline(api, sizes, size)
+        results = [base_result]
+        results.append(await status_poll(stack, api, sizes, size, base))
+        results.append(await enter(stack, api, sizes, size, base))
+        results.append(await bids(stack, api, sizes, size, base))
+        return results
+    finally:
+        api.client.close()
+        stack.stop(process)

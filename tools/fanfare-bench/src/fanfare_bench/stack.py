@@ -1,0 +1,124 @@
+"""The system under test: servers, migrations, and service processes pinned to cores.
+
+On a machine with two or more cores the consumer API runs on one core and the load
+generator on another, so neither steals the other's time; the servers (PostgreSQL,
+Valkey, NATS) and the workers share what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from fanfare_core.adapters.postgres.migrate import migrate
+from fanfare_core.adapters.postgres.pool import open_pool
+from fanfare_core.settings import Settings, load_settings
+from fanfare_devstack.infrastructure import Infrastructure
+from fanfare_devstack.processes import ServiceProcess
+from fanfare_testing import Tenant, make_tenant, start_service
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Move every thread of process ``pid`` to ``cpus`` (threads it starts later follow)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+@dataclass(frozen=True, slots=True)
+class Cores:
+    """Which cores the API under test and the load generator may use."""
+
+    api: set[int]
+    generator: set[int]
+
+    @classmethod
+    def split(cls) -> Cores:
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) < 2:
+            return cls(set(available), set(available))
+        return cls({available[0]}, {available[1]})
+
+    @classmethod
+    def shared(cls) -> Cores:
+        available = set(os.sched_getaffinity(0))
+        return cls(available, set(available))
+
+    def describe(self) -> str:
+        if self.api == self.generator:
+            return f"API and generator share cores {sorted(self.api)}"
+        return (
+            f"consumer API on core {sorted(self.api)},"
+            f" load generator on core {sorted(self.generator)}"
+        )
+
+
+@dataclass(slots=True)
+class Stack:
+    """Running servers, a pool and a Redis client for seeding, and the services started."""
+
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection]
+    redis: aioredis.Redis
+    log_dir: Path
+    cores: Cores
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    async def tenant(self) -> Tenant:
+        """A new organization with keys and a sequence (each scenario uses its own)."""
+        made: Tenant = await make_tenant(self.pool)
+        return made
+
+    def start(
+        self, name: str, extra_env: dict[str, str] | None = None, *, pinned: bool = False
+    ) -> ServiceProcess:
+        """Start a service and wait until it is ready; ``pinned`` puts it on the API core."""
+        process = start_service(name, self.settings, self.log_dir, extra_env)
+        if pinned and process.pid is not None:
+            pin(process.pid, self.cores.api)
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: ServiceProcess) -> None:
+        process.stop()
+        self.processes.remove(process)
+
+
+@contextlib.asynccontextmanager
+async def open_stack(root: Path | None = None, *, pin_cores: bool = True) -> AsyncIterator[Stack]:
+    """Servers from ``FANFARE_*_URL`` or embedded ones in a scratch folder, migrated.
+
+    With ``pin_cores`` this process (the load generator) moves to its own core and
+    services started ``pinned`` to another; without, everything shares every core.
+    """
+    with contextlib.ExitStack() as cleanup:
+        if root is None:
+            root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="fanfare-bench-")))
+        infrastructure = Infrastructure(root / "infra")
+        urls = infrastructure.start()
+        cleanup.callback(infrastructure.stop)
+        await migrate(urls.database_url)
+        settings = load_settings(
+            {**os.environ, **urls.as_env()}, service_name="bench", database_pool_max=8
+        )
+        pool = await open_pool(settings)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        cores = Cores.split() if pin_cores else Cores.shared()
+        if pin_cores:
+            pin(os.getpid(), cores.generator)
+        stack = Stack(settings, pool, redis, root, cores)
+        try:
+            yield stack
+        finally:
+            for process in list(stack.processes):
+                stack.stop(process)
+            await redis.aclose()
+            await pool.close()

@@ -1,0 +1,81 @@
+"""The load generator measures what it claims: open-loop latency from the intended send
+time, so a server's stall shows in every request due during it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fanfare_bench.loadgen import ConnectionPool, open_loop, request_bytes, saturate
+
+
+class StallingServer:
+    """A tiny HTTP/1.1 server answering ``{"n": <count>}``; it can stall for a while."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.stall_until = 0.0
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                if (wait := self.stall_until - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                self.answered += 1
+                body = b'{"n": %d}' % self.answered
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[StallingServer]:
+    stalling = StallingServer()
+    listener = await asyncio.start_server(stalling.handle, "127.0.0.1", 0)
+    stalling.port = listener.sockets[0].getsockname()[1]
+    yield stalling
+    listener.close()
+    await listener.wait_closed()
+
+
+async def test_every_request_is_answered_and_counted(server: StallingServer) -> None:
+    pool = ConnectionPool("127.0.0.1", server.port, 8)
+    request = request_bytes("GET", "/", "localhost")
+    stats = await saturate(pool, lambda _: request, concurrency=8, count=500)
+    pool.close()
+    assert (stats.ok, stats.failed, server.answered) == (500, 0, 500)
+    assert stats.histogram.get_total_count() == 500
+
+
+async def test_a_stall_shows_in_the_requests_due_during_it(server: StallingServer) -> None:
+    pool = ConnectionPool("127.0.0.1", server.port, 4)
+    request = request_bytes("GET", "/", "localhost")
+    server.stall_until = asyncio.get_running_loop().time() + 0.3
+    # 100 requests a second for a second: the first 30 are due while the server stalls.
+    stats = await open_loop(pool, lambda _: request, rate=100, count=100)
+    pool.close()
+    assert stats.ok == 100
+    # The first request waited the whole stall; a closed-loop client that only timed the
+    # requests it managed to send would report ~30 slow answers at most, not this spread.
+    assert stats.ms(100) >= 250
+    # The 25 requests due in the stall's first 250 ms each waited at least 50 ms.
+    assert stats.ms(80) >= 50
+
+
+async def test_failed_answers_are_counted_not_timed(server: StallingServer) -> None:
+    pool = ConnectionPool("127.0.0.1", server.port, 2)
+    request = request_bytes("GET", "/", "localhost")
+    stats = await saturate(
+        pool, lambda _: request, concurrency=2, count=20, check=lambda i, status, body: i % 2 == 0
+    )
+    pool.close()
+    assert (stats.ok, stats.failed) == (10, 10)
+    assert stats.histogram.get_total_count() == 10
+    assert stats.first_failure.startswith("200")
