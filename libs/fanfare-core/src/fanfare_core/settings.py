@@ -29,6 +29,7 @@ class Settings:
     nats_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_keep_alive_seconds: int = 75
     log_level: str = "info"
     log_format: LogFormat = "auto"
     service_name: str = "fanfare"
@@ -86,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
 
 
 _POSITIVE = (
+    "http_keep_alive_seconds",
     "access_token_seconds",
     "refresh_token_seconds",
     "exchange_code_seconds",

@@ -229,3 +229,88 @@ async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
     # Polls of one queue asked in the same turn of the event loop share one round trip.
     assert batched == {"evalsha": 1, "exists": 1, "hmget": 3, "zrank": 3}
     await redis.aclose()
+
+
+# -- enters taken in batches ----------------------------------------------------------------
+
+
+async def queued_in_arrival_order(pool, queue: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT consumer_id FROM queue_entries WHERE queue_id = %s AND status = 'QUEUED'"
+            " ORDER BY arrival",
+            (queue,),
+        )
+        return [str(row[0]) for row in await cur.fetchall()]
+
+
+async def test_simultaneous_enters_are_answered_their_exact_positions(
+    service, pool, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    """With the Redis line ready, a crowd entering at once (several batches) is answered
+    each consumer's own place in the recorded arrival order, not just a permutation."""
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    early = consumers(5)
+    for person in early:
+        await service.enter(org, queue, person, None)
+    await service.rebuild(queue)
+    crowd = consumers(600)  # more than one batch holds
+    states = await asyncio.gather(*(service.enter(org, queue, c, None) for c in crowd))
+    answered = {state.consumer_id: state.position for state in states}
+    order = await queued_in_arrival_order(pool, queue)
+    assert order[:5] == early
+    assert [answered[c] for c in order[5:]] == list(range(6, 606))
+    polled = [(await service.status(org, queue, c)).position for c in order]
+    assert polled == list(range(1, 606))
+
+
+async def test_the_same_consumer_twice_in_a_batch_enters_once(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    person, other = consumers(2)
+    states = await asyncio.gather(
+        service.enter(org, queue, person, None),
+        service.enter(org, queue, other, None),
+        service.enter(org, queue, person, None),
+    )
+    assert states[0] == states[2]
+    assert [s.position for s in states] == [1, 2, 1]
+    assert await queued_in_arrival_order(pool, queue) == [person, other]
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM outbox WHERE subject LIKE %s",
+            (f"%.{queue}.queue.consumer.entered",),
+        )
+        assert await cur.fetchone() == (2,)
+
+
+async def test_a_lapsed_admission_entering_again_frees_its_old_place(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    """A consumer whose admission ran out (not yet swept) enters again: the old place is
+    freed, not counted twice, so the cap still lets exactly as many in."""
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant, max_capacity=2)
+    lapsed, second, third = consumers(3)
+    await service.enter(org, queue, lapsed, None)
+    await service.admit(org, queue, lapsed)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE queue_entries SET expires_at = now() - interval '1 second'"
+            " WHERE queue_id = %s AND consumer_id = %s",
+            (queue, lapsed),
+        )
+    again = await service.enter(org, queue, lapsed, None)
+    assert (again.status, again.position) == ("QUEUED", 1)
+    assert (await service.enter(org, queue, second, None)).position == 2
+    with pytest.raises(QueueFull):
+        await service.enter(org, queue, third, None)
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT holding FROM queue_holdings WHERE queue_id = %s", (queue,))
+        assert await cur.fetchone() == (2,)
+        cur = await conn.execute(
+            "SELECT payload FROM outbox WHERE subject LIKE %s ORDER BY position",
+            (f"%.{queue}.queue.consumer.left",),
+        )
+        left = [bytes(row[0]) for row in await cur.fetchall()]
+    assert len(left) == 1
+    assert b"SESSION_EXPIRED" in left[0]

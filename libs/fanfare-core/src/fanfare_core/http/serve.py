@@ -30,5 +30,9 @@ def serve(service_name: str, app_factory: Callable[[], Litestar], *, default_por
         # when the peer is one of these proxies; anyone else could forge it.
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
+        # Idle keep-alive connections stay open longer than the load balancers' own idle
+        # timeouts (60 s is common), so the balancer closes them, never the API while the
+        # balancer is sending on one (a 502 for that shopper).
+        timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=10,
     )

@@ -3,7 +3,6 @@ its events before the answer, and the stored high bid only rises."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -50,12 +49,11 @@ from fanfare_core.domain.events import (
 from fanfare_core.domain.money import InvalidAmount
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
+from fanfare_core.service_layer.batches import TakenInTurn
 
 log = get_logger(__name__)
 
 AUCTION_NOT_FOUND = "Auction not found"
-#: Bids judged and stored together at most (a crowd's worth; one transaction each).
-MAX_BID_BATCH = 256
 PAYMENT = "payment"
 Pool = AsyncConnectionPool[AsyncConnection]
 
@@ -76,7 +74,6 @@ class _PendingBid:
     auction: Distribution
     consumer_id: str
     amount: Decimal
-    answer: asyncio.Future[BidderState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +113,9 @@ class AuctionService:
         self._payment_window = payment_window
         self._cache_seconds = cache_seconds
         self._auctions: dict[tuple[str, str], tuple[float, Distribution | None]] = {}
-        self._bids: dict[str, list[_PendingBid]] = {}
-        self._bid_takers: dict[str, asyncio.Task[None]] = {}
+        self._bids: TakenInTurn[str, _PendingBid, BidderState] = TakenInTurn(
+            self._take_batch, name="bids"
+        )
 
     def forget(self, auction_id: str) -> None:
         for key in [k for k in self._auctions if k[1] == auction_id]:
@@ -158,44 +156,14 @@ class AuctionService:
             amount = parse_bid_amount(raw_amount, auction.currency_code or "USD")
         except InvalidAmount as error:
             raise ValidationFailed([FieldError("amount", str(error))]) from error
-        bid = _PendingBid(auction, consumer_id, amount, asyncio.get_running_loop().create_future())
-        self._bids.setdefault(auction_id, []).append(bid)
-        if auction_id not in self._bid_takers:
-            self._bid_takers[auction_id] = asyncio.create_task(
-                self._take_bids(auction_id), name=f"bids-{auction_id}"
-            )
-        return await asyncio.shield(bid.answer)
+        return await self._bids.submit(auction_id, _PendingBid(auction, consumer_id, amount))
 
-    async def _take_bids(self, auction_id: str) -> None:
-        """Take the auction's waiting bids, batch by batch, until none is left."""
-        try:
-            while waiting := self._bids.get(auction_id):
-                batch = waiting[:MAX_BID_BATCH]
-                del waiting[:MAX_BID_BATCH]
-                try:
-                    answers = await self._take_batch(batch)
-                except BaseException as error:
-                    for bid in batch:
-                        if not bid.answer.done():
-                            bid.answer.set_exception(error)
-                    if not isinstance(error, Exception):
-                        raise
-                    continue
-                for bid, answer in zip(batch, answers, strict=True):
-                    if isinstance(answer, BidderState):
-                        bid.answer.set_result(answer)
-                    else:
-                        bid.answer.set_exception(answer)
-        finally:
-            # No await since the loop found the list empty: nothing can have been added.
-            self._bids.pop(auction_id, None)
-            del self._bid_takers[auction_id]
-
-    async def _take_batch(self, batch: list[_PendingBid]) -> list[BidderState | DomainError]:
+    async def _take_batch(
+        self, auction_id: str, batch: list[_PendingBid]
+    ) -> list[BidderState | Exception]:
         auction = batch[0].auction
-        auction_id = auction.id
         winner_count = auction.winner_count or 1
-        answers: list[BidderState | DomainError] = []
+        answers: list[BidderState | Exception] = []
         accepted: list[AcceptedBid] = []
         closed_now = False
         started = time.perf_counter()

@@ -38,6 +38,7 @@ from fanfare_core.domain.queues import (
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
+from fanfare_core.service_layer.batches import TakenInTurn
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
@@ -64,6 +65,15 @@ class QueueInfo:
 
     queue: Distribution
     order_limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Enter:
+    """One consumer's request to enter, waiting for its queue's next batch."""
+
+    info: QueueInfo
+    consumer_id: str
+    fingerprint_hash: str | None
 
 
 class QueueDirectory:
@@ -106,6 +116,17 @@ class QueueDirectory:
         return QueueInfo(queue, sequence.order_limit if sequence else None)
 
 
+def _sticky_denial(entry: QueueEntry) -> bool:
+    """Denied for a reason entering again does not lift (an order limit can lift)."""
+    return (
+        entry.status is EntryStatus.DENIED and entry.deny_reason != DenyReason.ORDER_LIMIT_EXCEEDED
+    )
+
+
+def _full(queue: Distribution) -> QueueFull:
+    return QueueFull(retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1))))
+
+
 def confirmation_code(token_id: str) -> str:
     """A short code support staff can match to an admission (derived from its token id)."""
     digest = hashlib.sha256(token_id.encode()).digest()
@@ -141,51 +162,98 @@ class QueueService:
         self._tokens = tokens
         self._clock = clock
         self._rebuilding: set[str] = set()
+        self._enters: TakenInTurn[str, _Enter, ConsumerState] = TakenInTurn(
+            self._take_enters, name="enters"
+        )
 
     # -- consumers ---------------------------------------------------------------------
 
     async def enter(
         self, organization_id: str, queue_id: str, consumer_id: str, fingerprint_hash: str | None
     ) -> ConsumerState:
-        """Take a place at the back of the line, or keep the one already held."""
+        """Take a place at the back of the line, or keep the one already held.
+
+        Enters of one queue are taken in turn by one task per queue and process
+        (:mod:`~fanfare_core.service_layer.batches`): a crowd's enters share one
+        transaction, one commit and one Redis round trip. A batch's entries are in Redis
+        before the next batch draws arrival numbers, so the positions it answers count
+        everyone this process let in before (see docs/queues.md on several processes).
+        """
         info = await self.directory.get(organization_id, queue_id)
+        check_open(info.queue, self._clock.now())
+        return await self._enters.submit(queue_id, _Enter(info, consumer_id, fingerprint_hash))
+
+    async def _take_enters(
+        self, queue_id: str, batch: list[_Enter]
+    ) -> list[ConsumerState | Exception]:
+        info = batch[-1].info  # the newest settings any of them read
         queue = info.queue
         now = self._clock.now()
-        check_open(queue, now)
+        firsts: dict[str, _Enter] = {}
+        for request in batch:  # the same consumer twice (a double click): one entry
+            firsts.setdefault(request.consumer_id, request)
+        outcomes: dict[str, QueueEntry | Exception] = {}
+        written: list[QueueEntry] = []
         async with UnitOfWork(self._pool) as uow:
             entries = uow.queue_entries
-            entry = await entries.get_for_update(queue_id, consumer_id)
-            if entry is not None and entry.holds_place(now):
-                return await self._state(entry)
-            sticky_denial = (
-                entry is not None
-                and entry.status is EntryStatus.DENIED
-                and entry.deny_reason != DenyReason.ORDER_LIMIT_EXCEEDED
+            found = await entries.get_many_for_update(queue_id, list(firsts))
+            completed = (
+                {}
+                if info.order_limit is None
+                else await entries.completed_in_sequence_of(list(firsts), queue.sequence_id)
             )
-            if sticky_denial and entry is not None:
-                return await self._state(entry)
-            if info.order_limit is not None and (
-                await entries.completed_in_sequence(consumer_id, queue.sequence_id)
-                >= info.order_limit
-            ):
-                entry = entry or QueueEntry.first_entry(
-                    queue=queue, consumer_id=consumer_id, arrival=0,
-                    fingerprint_hash=fingerprint_hash, now=now,
-                )  # fmt: skip
-                entry.events.clear()  # denied at the door: the consumer never entered
-                entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
-            else:
-                arrival = await self._take_place(uow, queue, now)
+            newcomers: list[_Enter] = []
+            lapsed = 0  # admissions that ran out and still count as held places
+            for consumer_id, request in firsts.items():
+                entry = found.get(consumer_id)
+                if entry is not None and (entry.holds_place(now) or _sticky_denial(entry)):
+                    outcomes[consumer_id] = entry
+                elif (
+                    info.order_limit is not None
+                    and completed.get(consumer_id, 0) >= info.order_limit
+                ):
+                    entry = entry or QueueEntry.first_entry(
+                        queue=queue, consumer_id=consumer_id, arrival=0,
+                        fingerprint_hash=request.fingerprint_hash, now=now,
+                    )  # fmt: skip
+                    entry.events.clear()  # denied at the door: the consumer never entered
+                    entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
+                    outcomes[consumer_id] = entry
+                    written.append(entry)
+                else:
+                    if entry is not None and entry.status is EntryStatus.ADMITTED:
+                        entry.expire(now)
+                        lapsed += 1
+                    newcomers.append(request)
+            if lapsed:
+                await entries.free_places(queue_id, lapsed)
+            arrivals, freed = await self._take_places(uow, queue, len(newcomers), set(firsts), now)
+            written.extend(freed)
+            for request, arrival in zip(newcomers, arrivals, strict=False):
+                entry = found.get(request.consumer_id)
                 if entry is None:
                     entry = QueueEntry.first_entry(
-                        queue=queue, consumer_id=consumer_id, arrival=arrival,
-                        fingerprint_hash=fingerprint_hash, now=now,
+                        queue=queue, consumer_id=request.consumer_id, arrival=arrival,
+                        fingerprint_hash=request.fingerprint_hash, now=now,
                     )  # fmt: skip
                 else:
-                    entry.enter_again(arrival, fingerprint_hash, now)
-            await entries.save(entry)
+                    entry.enter_again(arrival, request.fingerprint_hash, now)
+                outcomes[request.consumer_id] = entry
+                written.append(entry)
+            for request in newcomers[len(arrivals) :]:  # the cap stopped them
+                outcomes[request.consumer_id] = _full(queue)
+                entry = found.get(request.consumer_id)
+                if entry is not None and entry.status is EntryStatus.LEFT and entry.events:
+                    written.append(entry)  # its lapsed admission was freed above
+            await entries.save_many(written)
             await uow.commit()
-        return await self._settle(entry)
+        answered = [o for o in outcomes.values() if isinstance(o, QueueEntry)]
+        settled = await self._settle(queue_id, written, answered)
+        states: dict[str, ConsumerState | Exception] = {
+            c: outcome for c, outcome in outcomes.items() if isinstance(outcome, Exception)
+        }
+        states.update((e.consumer_id, state) for e, state in zip(answered, settled, strict=True))
+        return [states[request.consumer_id] for request in batch]
 
     async def leave(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
         await self.directory.get(organization_id, queue_id)
@@ -229,7 +297,8 @@ class QueueService:
             self._admit(entry, info.queue, now)
             await uow.queue_entries.save(entry)
             await uow.commit()
-        return await self._settle(entry)
+        (state,) = await self._settle(entry.queue_id, [entry], [entry])
+        return state
 
     def _admit(self, entry: QueueEntry, queue: Distribution, now: datetime) -> None:
         if entry.status is EntryStatus.ADMITTED and entry.holds_place(now):
@@ -305,24 +374,30 @@ class QueueService:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _take_place(self, uow: UnitOfWork, queue: Distribution, now: datetime) -> int:
-        """Take a place in the queue (within its cap) and return the new arrival number."""
-        capacity = queue.max_capacity
+    async def _take_places(
+        self, uow: UnitOfWork, queue: Distribution, count: int, entering: set[str], now: datetime
+    ) -> tuple[list[int], list[QueueEntry]]:
+        """Take up to ``count`` places at the back of the line (all of them unless the
+        queue's cap stops it): their arrival numbers, ascending, and the admissions that
+        ran out and were freed to make room (of consumers other than ``entering``)."""
         entries = uow.queue_entries
+        capacity = queue.max_capacity
+        if count == 0:
+            return [], []
         if capacity is None:
-            return await entries.count_place_and_next_arrival(queue.id)
-        if await entries.take_place(queue.id, capacity, now):
-            return await entries.next_arrival()
-        # Full: sessions that ran out still count until freed; free them and look again.
-        for entry in await entries.expired_admissions(queue.id, now):
-            entry.expire(now)
-            await entries.save(entry)
-            await entries.free_places(queue.id)
-        if not await entries.take_place(queue.id, capacity, now):
-            raise QueueFull(
-                retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1)))
-            )
-        return await entries.next_arrival()
+            return await entries.count_places_and_next_arrivals(queue.id, count), []
+        taken = await entries.take_places(queue.id, capacity, count, now)
+        freed: list[QueueEntry] = []
+        if taken < count:
+            # Sessions that ran out still count until freed: free them and look again.
+            for entry in await entries.expired_admissions(queue.id, now):
+                if entry.consumer_id not in entering:  # those are being entered again
+                    entry.expire(now)
+                    freed.append(entry)
+            if freed:
+                await entries.free_places(queue.id, len(freed))
+                taken += await entries.take_places(queue.id, capacity, count - taken, now)
+        return await entries.next_arrivals(taken), freed
 
     async def _change(
         self,
@@ -344,7 +419,8 @@ class QueueService:
             if held_before and not entry.holds_place(now):
                 await uow.queue_entries.free_places(queue_id)
             await uow.commit()
-        return await self._settle(entry)
+        (state,) = await self._settle(entry.queue_id, [entry], [entry])
+        return state
 
     def _admission_token(
         self, entry: QueueEntry, expires_at: datetime, now: datetime
@@ -375,18 +451,23 @@ class QueueService:
             except Exception:
                 log.warning("queue line could not be marked stale", queue=entry.queue_id)
 
-    async def _settle(self, entry: QueueEntry) -> ConsumerState:
-        """Write a committed entry through to Redis and answer its state: one round trip."""
+    async def _settle(
+        self, queue_id: str, written: list[QueueEntry], answered: list[QueueEntry]
+    ) -> list[ConsumerState]:
+        """Write committed entries of one queue through to Redis and answer the states of
+        ``answered`` as Redis then has them: one round trip."""
         try:
-            read = await self._line.write_and_read(entry)
-        except Exception as error:  # the change is committed; Redis can wait
-            log.warning("queue line write-through failed", queue=entry.queue_id, error=repr(error))
+            reads = await self._line.write_and_read(
+                queue_id, written, [entry.consumer_id for entry in answered]
+            )
+        except Exception as error:  # the changes are committed; Redis can wait
+            log.warning("queue line write-through failed", queue=queue_id, error=repr(error))
             try:
-                await self._line.forget(entry.queue_id)
+                await self._line.forget(queue_id)
             except Exception:
-                log.warning("queue line could not be marked stale", queue=entry.queue_id)
-            return await self._state(entry, from_database=True)
-        return await self._state(entry, read)
+                log.warning("queue line could not be marked stale", queue=queue_id)
+            return [await self._state(entry, from_database=True) for entry in answered]
+        return [await self._state(entry, read) for entry, read in zip(answered, reads, strict=True)]
 
     async def _state(
         self, entry: QueueEntry, read: LineRead | None = None, *, from_database: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,22 @@ _UPSERT = (
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[4:])
     + " RETURNING version"
 )
+# The types of the columns _UPSERT_MANY takes as arrays (all but version).
+_TYPES = dict.fromkeys(_COLUMNS[:-1], "text") | {
+    "arrival": "bigint",
+    **dict.fromkeys(
+        ("entered_at", "admitted_at", "expires_at", "completed_at", "left_at", "denied_at"),
+        "timestamptz",
+    ),
+}
+_UPSERT_MANY = (
+    f"INSERT INTO queue_entries ({', '.join(_COLUMNS)})"
+    f" SELECT *, nextval('queue_entry_version') FROM unnest("
+    + ", ".join(f"%s::{_TYPES[c]}[]" for c in _COLUMNS[:-1])
+    + ") ON CONFLICT (queue_id, consumer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[4:])
+    + " RETURNING consumer_id, version"
+)
 
 
 def _entry(row: tuple[Any, ...]) -> QueueEntry:
@@ -52,12 +68,6 @@ class QueueEntryRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self.seen: list[QueueEntry] = []
-
-    async def next_arrival(self) -> int:
-        cur = await self._conn.execute("SELECT nextval('queue_arrival_order')")
-        row = await cur.fetchone()
-        assert row is not None
-        return int(row[0])
 
     async def get_for_update(self, queue_id: str, consumer_id: str) -> QueueEntry | None:
         cur = await self._conn.execute(
@@ -76,6 +86,39 @@ class QueueEntryRepository:
         )
         row = await cur.fetchone()
         return None if row is None else _entry(row)
+
+    async def get_many_for_update(
+        self, queue_id: str, consumer_ids: Sequence[str]
+    ) -> dict[str, QueueEntry]:
+        """The entries of these consumers that exist, locked in one order (consumer id) so
+        that batches of other processes cannot deadlock with this one."""
+        cur = await self._conn.execute(
+            f"{_SELECT} WHERE queue_id = %s AND consumer_id = ANY(%s)"
+            " ORDER BY consumer_id FOR UPDATE",
+            (queue_id, list(consumer_ids)),
+        )
+        return {entry.consumer_id: entry for entry in map(_entry, await cur.fetchall())}
+
+    async def save_many(self, entries: Sequence[QueueEntry]) -> None:
+        """Insert or update the entries of different consumers in one statement; each takes
+        a new version."""
+        if not entries:
+            return
+        columns = _COLUMNS[:-1]
+        status = columns.index("status")
+        arrays: list[list[Any]] = [[] for _ in columns]
+        for entry in entries:
+            for index, column in enumerate(columns):
+                arrays[index].append(
+                    entry.status.value if index == status else getattr(entry, column)
+                )
+        cur = await self._conn.execute(_UPSERT_MANY, arrays)
+        by_consumer = {entry.consumer_id: entry for entry in entries}
+        for consumer_id, version in await cur.fetchall():
+            by_consumer[str(consumer_id)].version = int(version)
+        for entry in entries:
+            if not any(e is entry for e in self.seen):
+                self.seen.append(entry)
 
     async def get(self, queue_id: str, consumer_id: str) -> QueueEntry | None:
         cur = await self._conn.execute(
@@ -107,6 +150,17 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def completed_in_sequence_of(
+        self, consumer_ids: Sequence[str], sequence_id: str
+    ) -> dict[str, int]:
+        """Completed purchases in the sequence of each of these consumers who has any."""
+        cur = await self._conn.execute(
+            "SELECT consumer_id, count(*) FROM queue_entries WHERE consumer_id = ANY(%s)"
+            " AND sequence_id = %s AND status = 'COMPLETED' GROUP BY consumer_id",
+            (list(consumer_ids), sequence_id),
+        )
+        return {str(consumer_id): int(count) for consumer_id, count in await cur.fetchall()}
+
     async def holding(self, queue_id: str, now: datetime) -> int:
         cur = await self._conn.execute(
             "SELECT count(*) FROM queue_entries WHERE queue_id = %s AND (status = 'QUEUED'"
@@ -116,8 +170,9 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def take_place(self, queue_id: str, capacity: int, now: datetime) -> bool:
-        """Count one more held place of a capped queue if one is free (locks the counter).
+    async def take_places(self, queue_id: str, capacity: int, count: int, now: datetime) -> int:
+        """Count up to ``count`` more held places of a capped queue, as many as are free;
+        returns how many. Locks the counter until the transaction ends.
 
         The counter starts from the real count, so a cap set after people entered holds.
         """
@@ -129,23 +184,35 @@ class QueueEntryRepository:
             (queue_id, queue_id, now),
         )
         cur = await self._conn.execute(
-            "UPDATE queue_holdings SET holding = holding + 1"
-            " WHERE queue_id = %s AND holding < %s RETURNING holding",
-            (queue_id, capacity),
-        )
-        return await cur.fetchone() is not None
-
-    async def count_place_and_next_arrival(self, queue_id: str) -> int:
-        """Count a held place of an uncapped queue (only if a cap once made a counter) and
-        draw the next arrival number, in one round trip."""
-        cur = await self._conn.execute(
-            "WITH counted AS (UPDATE queue_holdings SET holding = holding + 1"
-            " WHERE queue_id = %s RETURNING 1) SELECT nextval('queue_arrival_order')",
-            (queue_id,),
+            "SELECT holding FROM queue_holdings WHERE queue_id = %s FOR UPDATE", (queue_id,)
         )
         row = await cur.fetchone()
         assert row is not None
-        return int(row[0])
+        taken = max(0, min(count, capacity - int(row[0])))
+        if taken:
+            await self._conn.execute(
+                "UPDATE queue_holdings SET holding = holding + %s WHERE queue_id = %s",
+                (taken, queue_id),
+            )
+        return taken
+
+    async def next_arrivals(self, count: int) -> list[int]:
+        """``count`` new arrival numbers, ascending."""
+        cur = await self._conn.execute(
+            "SELECT nextval('queue_arrival_order') FROM generate_series(1, %s)", (count,)
+        )
+        return sorted(int(row[0]) for row in await cur.fetchall())
+
+    async def count_places_and_next_arrivals(self, queue_id: str, count: int) -> list[int]:
+        """Count ``count`` held places of an uncapped queue (only if a cap once made a
+        counter) and draw as many arrival numbers, ascending, in one round trip."""
+        cur = await self._conn.execute(
+            "WITH counted AS (UPDATE queue_holdings SET holding = holding + %s"
+            " WHERE queue_id = %s RETURNING 1)"
+            " SELECT nextval('queue_arrival_order') FROM generate_series(1, %s)",
+            (count, queue_id, count),
+        )
+        return sorted(int(row[0]) for row in await cur.fetchall())
 
     async def free_places(self, queue_id: str, count: int = 1) -> None:
         await self._conn.execute(

@@ -93,25 +93,6 @@ class LineRead:
     state: LineState | None
 
 
-def _line_read(fields: dict[bytes, bytes], rank: int | None, ready: int) -> LineRead:
-    if not fields:
-        return LineRead(ready=bool(ready), state=None)
-    values = {_text(k): _text(v) for k, v in fields.items()}
-    status = EntryStatus(values["s"])
-    return LineRead(
-        ready=bool(ready),
-        state=LineState(
-            status=status,
-            position=int(rank) + 1 if status is EntryStatus.QUEUED and rank is not None else None,
-            entered_at=values["e"],
-            admitted_at=values["a"] or None,
-            expires_at=float(values["x"]) if values["x"] else None,
-            admission_token=values["t"] or None,
-            deny_reason=values["d"] or None,
-        ),
-    )
-
-
 def _packed_state(packed: bytes | str) -> LineState | None:
     """A consumer's state from the read script's string (None when there is no entry)."""
     if not packed:
@@ -129,6 +110,18 @@ def _packed_state(packed: bytes | str) -> LineState | None:
         admission_token=token or None,
         deny_reason=deny_reason or None,
     )
+
+
+def _read_call(queue_id: str, consumer_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The keys and arguments of the read script for these consumers of one queue."""
+    prefix = _prefix(queue_id)
+    keys = [f"{prefix}:w", f"{prefix}:ready", *[f"{prefix}:c:{c}" for c in consumer_ids]]
+    return keys, list(consumer_ids)
+
+
+def _line_reads(reply: list[bytes | int]) -> list[LineRead]:
+    ready = bool(reply[0])
+    return [LineRead(ready=ready, state=_packed_state(packed)) for packed in reply[1:]]  # type: ignore[arg-type]
 
 
 def _text(raw: object) -> str:
@@ -150,32 +143,21 @@ class QueueLine:
         return await self._reads.read(queue_id, consumer_id)
 
     async def _read_many(self, queue_id: str, consumer_ids: list[str]) -> list[LineRead]:
-        prefix = _prefix(queue_id)
-        reply = await self._read_script(
-            keys=[
-                f"{prefix}:w",
-                f"{prefix}:ready",
-                *[f"{prefix}:c:{consumer_id}" for consumer_id in consumer_ids],
-            ],
-            args=consumer_ids,
-        )
-        ready = bool(reply[0])
-        return [LineRead(ready=ready, state=_packed_state(packed)) for packed in reply[1:]]
+        keys, args = _read_call(queue_id, consumer_ids)
+        return _line_reads(await self._read_script(keys=keys, args=args))
 
-    async def write_and_read(self, entry: QueueEntry) -> LineRead:
-        """Write one committed entry through and read its state back, in one round trip."""
+    async def write_and_read(
+        self, queue_id: str, entries: Sequence[QueueEntry], consumer_ids: Sequence[str]
+    ) -> list[LineRead]:
+        """Write committed entries of one queue through, then read these consumers' states
+        (after the writes, so they show them): one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            await self._queue_apply(pipe, entry)
-            self._queue_read(pipe, entry.queue_id, entry.consumer_id)
-            _, fields, rank, ready = await pipe.execute()
-        return _line_read(fields, rank, ready)
-
-    @staticmethod
-    def _queue_read(pipe: Pipeline, queue_id: str, consumer_id: str) -> None:
-        prefix = _prefix(queue_id)
-        pipe.hgetall(f"{prefix}:c:{consumer_id}")
-        pipe.zrank(f"{prefix}:w", consumer_id)
-        pipe.exists(f"{prefix}:ready")
+            for entry in entries:
+                await self._queue_apply(pipe, entry)
+            keys, args = _read_call(queue_id, consumer_ids)
+            await self._read_script(keys=keys, args=args, client=pipe)
+            *_, reply = await pipe.execute()
+        return _line_reads(reply)
 
     async def _queue_apply(self, pipe: Pipeline, entry: QueueEntry) -> None:
         prefix = _prefix(entry.queue_id)
