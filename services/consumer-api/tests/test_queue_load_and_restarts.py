@@ -12,22 +12,13 @@ import redis.asyncio as aioredis
 from fanfare_core.settings import Settings
 from fanfare_devstack.processes import ServiceProcess
 from fanfare_testing import Tenant, start_service
+from fanfare_testing import queued_in_arrival_order as arrival_order
 
 from .queue_support import Shopper, enter, make_queue, new_shopper, status
 
 
 async def shoppers(browser: httpx.AsyncClient, count: int) -> list[Shopper]:
     return list(await asyncio.gather(*(new_shopper(browser) for _ in range(count))))
-
-
-async def arrival_order(pool, queue: str) -> list[str]:  # type: ignore[no-untyped-def]
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT consumer_id FROM queue_entries WHERE queue_id = %s AND status = 'QUEUED'"
-            " ORDER BY arrival",
-            (queue,),
-        )
-        return [row[0] for row in await cur.fetchall()]
 
 
 async def test_hundreds_of_concurrent_enters_and_leaves_keep_exact_fifo(

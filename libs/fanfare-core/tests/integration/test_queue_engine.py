@@ -19,6 +19,7 @@ from fanfare_core.ids import new_id
 from fanfare_core.service_layer import catalog
 from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
+from fanfare_testing import queued_in_arrival_order
 
 TOKENS = TokenService(KeyRing((new_signing_key(datetime.now(UTC)),)), "fanfare")
 
@@ -55,6 +56,16 @@ async def open_queue(pool, tenant, **changes: object) -> str:  # type: ignore[no
 
 def consumers(count: int) -> list[str]:
     return [new_id("cons") for _ in range(count)]
+
+
+async def line_of(service: QueueService, pool, tenant, people: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """A new open queue these consumers entered one after the other, its Redis line
+    rebuilt (ready): answers come from Redis."""
+    queue = await open_queue(pool, tenant)
+    for person in people:
+        await service.enter(tenant.organization_id, queue, person, None)
+    await service.rebuild(queue)
+    return queue
 
 
 async def test_positions_are_exact_and_fifo(service, pool, tenant) -> None:  # type: ignore[no-untyped-def]
@@ -206,11 +217,8 @@ async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
         clock=SystemClock(),
     )
     org = tenant.organization_id
-    queue = await open_queue(pool, tenant)
     people = consumers(3)
-    for person in people:
-        await service.enter(org, queue, person, None)
-    await service.rebuild(queue)
+    queue = await line_of(service, pool, tenant, people)
     await service.status(org, queue, people[0])  # warms the queue directory
     service._pool = NoDatabase()  # type: ignore[assignment]
     service.directory._pool = NoDatabase()  # type: ignore[assignment]
@@ -234,27 +242,14 @@ async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
 # -- enters taken in batches ----------------------------------------------------------------
 
 
-async def queued_in_arrival_order(pool, queue: str) -> list[str]:  # type: ignore[no-untyped-def]
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT consumer_id FROM queue_entries WHERE queue_id = %s AND status = 'QUEUED'"
-            " ORDER BY arrival",
-            (queue,),
-        )
-        return [str(row[0]) for row in await cur.fetchall()]
-
-
 async def test_simultaneous_enters_are_answered_their_exact_positions(
     service, pool, tenant
 ) -> None:  # type: ignore[no-untyped-def]
     """With the Redis line ready, a crowd entering at once (several batches) is answered
     each consumer's own place in the recorded arrival order, not just a permutation."""
     org = tenant.organization_id
-    queue = await open_queue(pool, tenant)
     early = consumers(5)
-    for person in early:
-        await service.enter(org, queue, person, None)
-    await service.rebuild(queue)
+    queue = await line_of(service, pool, tenant, early)
     crowd = consumers(600)  # more than one batch holds
     states = await asyncio.gather(*(service.enter(org, queue, c, None) for c in crowd))
     answered = {state.consumer_id: state.position for state in states}

@@ -62,6 +62,19 @@ async def make_tenant(
     )
 
 
+async def queued_in_arrival_order(
+    pool: AsyncConnectionPool[AsyncConnection], queue_id: str
+) -> list[str]:
+    """The consumers QUEUED in a queue, in the recorded arrival order (its true line)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT consumer_id FROM queue_entries WHERE queue_id = %s AND status = 'QUEUED'"
+            " ORDER BY arrival",
+            (queue_id,),
+        )
+        return [str(row[0]) for row in await cur.fetchall()]
+
+
 def start_service(
     name: str, settings: Settings, log_dir: Path, extra_env: dict[str, str] | None = None
 ) -> ServiceProcess:
