@@ -29,9 +29,10 @@ def machine() -> str:
     if meminfo.exists():
         kib = int(meminfo.read_text().split()[1])
         memory = f", {kib / 1024 / 1024:.0f} GiB"
-    cores = len(os.sched_getaffinity(0))
+    # The machine's cores, not this process's (the generator is pinned to one of them).
+    cores = os.cpu_count() or 1
     return (
-        f"{model}, {cores} cores available{memory}; {platform.system()} {platform.release()};"
+        f"{model}, {cores} cores{memory}; {platform.system()} {platform.release()};"
         f" Python {platform.python_version()}"
     )
 
