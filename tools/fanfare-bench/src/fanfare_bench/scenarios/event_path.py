@@ -36,6 +36,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from fanfare_bench.results import Result, Size, percentile
+from fanfare_bench.scenarios.scheduler import ratio, wait_opened
 from fanfare_bench.stack import Stack
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
@@ -69,7 +70,7 @@ async def run(stack: Stack, size: Size) -> list[Result]:
             sent, acked, put_ms, ping_ms = await _update_all(http, nc, queues)
         finally:
             await http.close()
-        applied = await _wait_applied(stack, queues)
+        applied = await wait_opened(stack, queues, APPLIED_WITHIN)
     finally:
         await nc.close()
         stack.stop(scheduler)
@@ -93,7 +94,7 @@ async def run(stack: Stack, size: Size) -> list[Result]:
             f"p99 {p99:.1f} ms, p99.9 {percentile(path, 0.999):.1f} ms, "
             f"max {max(path):.1f} ms, before the 200 {sum(1 for v in path if v < 0)}; "
             f"from the PUT sent p50 {percentile(whole, 0.5):.1f} ms, "
-            f"p99 {percentile(whole, 0.99):.1f} ms; p99 = {_ratio(p99, put_p99)} PUT p99",
+            f"p99 {percentile(whole, 0.99):.1f} ms; p99 = {ratio(p99, put_p99)} PUT p99",
             target=f"p99 ≤ {TARGET_MS:.0f} ms",
             met=None if size is Size.SMOKE else p99 <= TARGET_MS,
         ),
@@ -171,21 +172,6 @@ async def _update_all(
     return sent, acked, put_ms, ping_ms
 
 
-async def _wait_applied(stack: Stack, queues: list[str]) -> dict[str, datetime]:
-    """Poll (bounded) until every queue is open; return when each opened (``updated_at``)."""
-    deadline = time.monotonic() + APPLIED_WITHIN
-    while True:
-        async with stack.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id, updated_at FROM distributions WHERE id = ANY(%s) AND status = 'OPEN'",
-                (queues,),
-            )
-            opened = {row[0]: row[1] for row in await cur.fetchall()}
-        if len(opened) == len(queues) or time.monotonic() >= deadline:
-            return opened
-        await asyncio.sleep(0.2)
-
-
 class _Http:
     """A minimal HTTP/1.1 client on one kept-alive connection (requests one at a time),
     so a ``PUT``'s latency is the admin API's and not a connection's setup."""
@@ -221,7 +207,3 @@ class _Http:
     async def close(self) -> None:
         self._writer.close()
         await self._writer.wait_closed()
-
-
-def _ratio(value: float, baseline: float) -> str:
-    return f"{value / baseline:.1f}x" if baseline > 0 else "n/a x"

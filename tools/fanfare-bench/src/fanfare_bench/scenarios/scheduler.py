@@ -47,7 +47,8 @@ async def run(stack: Stack, size: Size) -> list[Result]:
         instants = [start + timedelta(seconds=spread * i / transitions) for i in range(transitions)]
         due = await _schedule(stack, tenant, instants)
         baseline = await _timer_with_query(stack, instants)
-        opened = await _wait_opened(stack, due, instants[-1])
+        until_last = max(0.0, (instants[-1] - datetime.now(UTC)).total_seconds())
+        opened = await wait_opened(stack, list(due), until_last + GRACE_SECONDS)
     finally:
         stack.stop(scheduler)
     if len(opened) != transitions:
@@ -66,7 +67,7 @@ async def run(stack: Stack, size: Size) -> list[Result]:
             "scheduler lateness",
             f"{transitions:,} queue openings over {spread:.0f} s: "
             f"p50 {percentile(late, 0.5):.1f} ms, p99 {p99:.1f} ms, max {max(late):.1f} ms, "
-            f"early {sum(1 for v in late if v < 0)}; p99 = {_ratio(p99, floor)} baseline p99",
+            f"early {sum(1 for v in late if v < 0)}; p99 = {ratio(p99, floor)} baseline p99",
             target=f"p99 lateness ≤ {TARGET_MS:.0f} ms",
             met=None if size is Size.SMOKE else p99 <= TARGET_MS,
         ),
@@ -101,14 +102,10 @@ async def _timer_with_query(stack: Stack, instants: list[datetime]) -> list[floa
     return late
 
 
-async def _wait_opened(
-    stack: Stack, due: dict[str, datetime], last: datetime
-) -> dict[str, datetime]:
-    """Poll (bounded) until every queue is open; return when each opened (``updated_at``)."""
-    ids = list(due)
-    deadline = time.monotonic() + max(0.0, (last - datetime.now(UTC)).total_seconds())
-    deadline += GRACE_SECONDS
-    opened: dict[str, datetime] = {}
+async def wait_opened(stack: Stack, ids: list[str], seconds: float) -> dict[str, datetime]:
+    """Poll until every one of these queues is open, for ``seconds`` at most; return when
+    each that did opened (its ``updated_at``)."""
+    deadline = time.monotonic() + seconds
     while True:
         async with stack.pool.connection() as conn:
             cur = await conn.execute(
@@ -121,5 +118,5 @@ async def _wait_opened(
         await asyncio.sleep(0.2)
 
 
-def _ratio(value: float, baseline: float) -> str:
+def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.1f}x" if baseline > 0 else "n/a x"
