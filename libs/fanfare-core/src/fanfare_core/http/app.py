@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.response import Response
 from litestar.types import ControllerRouterHandler
 
+from fanfare_core.gc_tuning import settle_after_startup
 from fanfare_core.http.encoding import DecimalAsNumber, FanfareResponse
 from fanfare_core.http.errors import EXCEPTION_HANDLERS
 from fanfare_core.logs import configure_logging, get_logger
@@ -75,6 +76,7 @@ def build_app(
                     await stack.enter_async_context(part(app))
                 if on_ready is not None:
                     on_ready(resources)
+                settle_after_startup()
                 log.info("ready", service=settings.service_name, port=settings.http_port)
                 yield
         finally:
