@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 
+
 def settle_after_startup() -> None:
     """Collect once, then keep everything alive now out of later collections."""
     gc.collect()
