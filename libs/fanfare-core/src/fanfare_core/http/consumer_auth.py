@@ -79,10 +79,11 @@ def _auth(connection: ASGIConnection[Any, Any, Any, Any]) -> ConsumerAuth:
 
 
 def _header(connection: ASGIConnection[Any, Any, Any, Any], name: bytes) -> str | None:
-    """The first value of the header ``name`` (lower case), read straight from the scope:
-    cheaper than building the headers mapping on the hot path."""
+    """The first value of the header ``name`` (lower case, as ASGI servers give every
+    header name), read straight from the scope: cheaper than building the headers mapping
+    on the hot path."""
     for key, value in connection.scope["headers"]:
-        if key.lower() == name:
+        if key == name:
             return value.decode("latin-1")
     return None
 

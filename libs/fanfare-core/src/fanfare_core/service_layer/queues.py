@@ -368,8 +368,7 @@ class QueueService:
             if expired:
                 await uow.queue_entries.free_places(queue_id, len(expired))
             await uow.commit()
-        for entry in expired:
-            await self._write_through(entry)
+        await self._write_through(queue_id, expired)
         return len(expired)
 
     # -- internals ------------------------------------------------------------------------
@@ -440,16 +439,20 @@ class QueueService:
         )
         return token_id, token
 
-    async def _write_through(self, entry: QueueEntry) -> None:
-        """Copy a committed entry to Redis; if that fails, make readers rebuild the line."""
+    async def _write_through(self, queue_id: str, entries: list[QueueEntry]) -> None:
+        """Copy committed entries of one queue to Redis in one round trip; if that fails,
+        make readers rebuild the line."""
         try:
-            await self._line.write([entry])
-        except Exception as error:  # the change is committed; Redis can wait
-            log.warning("queue line write-through failed", queue=entry.queue_id, error=repr(error))
-            try:
-                await self._line.forget(entry.queue_id)
-            except Exception:
-                log.warning("queue line could not be marked stale", queue=entry.queue_id)
+            await self._line.write(entries)
+        except Exception as error:  # the changes are committed; Redis can wait
+            await self._line_failed(queue_id, error)
+
+    async def _line_failed(self, queue_id: str, error: Exception) -> None:
+        log.warning("queue line write-through failed", queue=queue_id, error=repr(error))
+        try:
+            await self._line.forget(queue_id)
+        except Exception:
+            log.warning("queue line could not be marked stale", queue=queue_id)
 
     async def _settle(
         self, queue_id: str, written: list[QueueEntry], answered: list[QueueEntry]
@@ -461,11 +464,7 @@ class QueueService:
                 queue_id, written, [entry.consumer_id for entry in answered]
             )
         except Exception as error:  # the changes are committed; Redis can wait
-            log.warning("queue line write-through failed", queue=queue_id, error=repr(error))
-            try:
-                await self._line.forget(queue_id)
-            except Exception:
-                log.warning("queue line could not be marked stale", queue=queue_id)
+            await self._line_failed(queue_id, error)
             return [await self._state(entry, from_database=True) for entry in answered]
         return [await self._state(entry, read) for entry, read in zip(answered, reads, strict=True)]
 
