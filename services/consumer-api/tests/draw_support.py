@@ -54,13 +54,14 @@ async def close_now(pool: Pool, tenant: Tenant, draw: str) -> None:
 
 
 async def run_draw(pool: Pool, settings: Settings, tenant: Tenant, draw: str) -> DrawResult:
-    """Run the draw as the settlement worker will, signing with the shared key ring."""
+    """Run the draw and its loser pass as the settlement worker does, signing with the
+    shared key ring."""
     ring = await load_key_ring(UnitOfWork(pool), SystemClock())
     tokens = TokenService(ring, settings.token_issuer)
     service = DrawService(
         pool=pool, directory=DrawDirectory(pool), tokens=lambda: tokens, clock=SystemClock()
     )
-    return await service.run_draw(tenant.organization_id, draw)
+    return await service.settle(tenant.organization_id, draw)
 
 
 async def enter(browser: httpx.AsyncClient, draw: str, shopper: Shopper) -> httpx.Response:

@@ -290,6 +290,26 @@ async def test_a_draw_closes_and_is_drawn_by_itself(workers, pool, tenant) -> No
         ("SCHEDULED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "DRAWN"),
     ]  # fmt: skip
 
+    # The settlement worker stores the losers after the draw: each LOST, with one event.
+    async def losers_stored() -> None:
+        query = "SELECT losers_recorded_at FROM draw_results WHERE draw_id = %s"
+        while (await row(pool, query, draw))[0] is None:  # noqa: ASYNC110 - polls the table
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(losers_stored(), timeout=15)
+    stored = await row(
+        pool,
+        "SELECT array_agg(status ORDER BY status) FROM draw_entries WHERE draw_id = %s",
+        draw,
+    )
+    assert stored[0] == ["LOST", "LOST", "LOST", "WON", "WON"]
+    lost = await row(
+        pool,
+        "SELECT count(*) FROM outbox WHERE subject = %s",
+        f"fanfare.events.{tenant.organization_id}.{draw}.draw.consumer.lost",
+    )
+    assert lost[0] == 3
+
 
 async def test_a_backup_wins_when_a_claim_expires_and_the_draw_completes(
     workers, pool, tenant

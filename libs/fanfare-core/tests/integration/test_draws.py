@@ -28,6 +28,7 @@ from fanfare_core.domain.errors import Conflict, NotFound
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.events.envelope import decode_envelope
 from fanfare_core.ids import new_id
+from fanfare_core.service_layer import draws as draws_module
 from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService
 
@@ -125,11 +126,20 @@ async def test_a_draw_runs_once_records_everyone_and_its_proof_recomputes(pool, 
     assert result.commitment == view.commitment == hashlib.sha256(result.seed).hexdigest()
     assert await draws.run_draw(org, draw) == result  # a second run returns the first
 
+    # The draw recorded its winners and backups; the other losers are LOST from its
+    # commit on, as everyone reads them, and stored as such by the loser pass.
     recorded = await statuses(pool, draw)
     for rank, person in enumerate(result.winners + result.backups, start=1):
         assert recorded[person] == ("WON" if rank <= 3 else "LOST", rank, True)
     losers = set(people[:10]) - set(result.winners)
-    assert {recorded[p][0] for p in losers} == {"LOST"}
+    others = losers - set(result.backups)
+    assert {recorded[p] for p in others} == {("ENTERED", None, False)}
+    assert {(await draws.status(org, draw, p)).status for p in others} == {"LOST"}
+    assert (await event_types(pool, tenant, draw)).count("draw.consumer.lost") == 3
+    assert await draws.record_losers(org, draw) == 4
+    assert await draws.record_losers(org, draw) == 0  # nothing is stored twice
+    recorded = await statuses(pool, draw)
+    assert {recorded[p] for p in others} == {("LOST", None, True)}
     assert recorded[people[-1]] == ("LEFT", None, False)
     assert recorded[people[-2]] == ("DENIED", None, False)
     assert (await rows(pool, "SELECT status FROM distributions WHERE id = %s", draw)) == [
@@ -178,6 +188,7 @@ async def test_expired_and_denied_wins_pass_to_the_backups_in_order(pool, tenant
     b1, b2 = result.backups
     with pytest.raises(Conflict, match="Consumer has not won"):
         await draws.claim(org, draw, b1)
+    await draws.record_losers(org, draw)
     claimed = await draws.claim(org, draw, first)
     assert (claimed.status, claimed.claimed_at is not None) == ("WON", True)
     assert await draws.claim(org, draw, first) == claimed  # idempotent
@@ -250,6 +261,7 @@ async def test_entries_racing_the_draw_are_either_in_it_or_refused(pool, tenant)
     assert not isinstance(result, BaseException)
     refused = sum(isinstance(o, DrawClosed) for o in outcomes[1:])
     assert all(not isinstance(o, BaseException) or isinstance(o, DrawClosed) for o in outcomes)
+    await drawing.record_losers(org, draw)
     recorded = await statuses(pool, draw)
     assert "ENTERED" not in {s for s, _, _ in recorded.values()}  # nobody left outside
     assert result.entry_count == len(recorded) == 60 - refused
@@ -279,7 +291,7 @@ async def test_thousands_of_entries_are_drawn_in_bulk(pool, tenant) -> None:  # 
             (draw, org, OPENS),
         )
     draws = service(pool, FrozenClock(DRAWS))
-    result = await draws.run_draw(org, draw)
+    result = await draws.settle(org, draw)
     assert (result.entry_count, len(result.winners), len(result.backups)) == (20_000, 200, 200)
     assert first_mismatch(result.proof(), await entry_file(draws, org, draw)) is None
     events = await event_types(pool, tenant, draw)
@@ -364,6 +376,11 @@ async def test_what_a_draw_records_is_exactly_what_the_algorithm_selects(
     draws = service(pool, clock)
 
     result = await draws.run_draw(org, draw)
+    # Losers in chunks of a few, so the pass's walk through the ids is exercised.
+    chunk = rng.choice([1, 3, 50])
+    assert await draws.record_losers(org, draw, chunk=chunk) == size - len(result.winners) - len(
+        result.backups
+    )
 
     seed = bytes((await rows(pool, "SELECT seed FROM draw_secrets WHERE draw_id = %s", draw))[0][0])  # type: ignore[arg-type]
     expected = select(seed, canonical_entries(people), winner_count, winner_count)
@@ -392,6 +409,12 @@ async def test_what_a_draw_records_is_exactly_what_the_algorithm_selects(
 
     events = await draw_events(pool, tenant, draw)
     assert sorted(str(e["consumerId"]) for e in events) == sorted(people)  # one each
+    # The draw's own events (winners in rank order, backups in drawn order), then the
+    # loser pass's in canonical order.
+    selected = list(result.winners + result.backups)
+    assert [e["consumerId"] for e in events[: len(selected)]] == selected
+    passed = [str(e["consumerId"]) for e in events[len(selected) :]]
+    assert passed == sorted(passed)
     for event in events:
         person = str(event["consumerId"])
         if person in result.winners:
@@ -420,8 +443,9 @@ async def test_what_a_draw_records_is_exactly_what_the_algorithm_selects(
 
 
 async def test_a_draw_that_fails_midway_records_nothing_and_runs_later(pool, tenant) -> None:  # type: ignore[no-untyped-def]
-    """Signing fails while PostgreSQL is marking the entries: the transaction rolls back
-    whole (entries still ENTERED, no result, no event), and the next run draws normally."""
+    """Signing fails after the entries were read and the secret stored: the transaction
+    rolls back whole (entries still ENTERED, no result, no event), and the next run draws
+    normally."""
     org = tenant.organization_id
     draw = await make_draw(pool, tenant, winner_count=5)
     people = [new_id("cons") for _ in range(500)]
@@ -440,7 +464,7 @@ async def test_a_draw_that_fails_midway_records_nothing_and_runs_later(pool, ten
     assert await draw_events(pool, tenant, draw) == []
     assert await rows(pool, "SELECT 1 FROM draw_results WHERE draw_id = %s", draw) == []
 
-    result = await service(pool, FrozenClock(DRAWS)).run_draw(org, draw)
+    result = await service(pool, FrozenClock(DRAWS)).settle(org, draw)
     assert len(result.winners) == 5
     assert len(await draw_events(pool, tenant, draw)) == 500
 
@@ -452,3 +476,98 @@ async def test_an_id_with_a_line_feed_stops_the_draw_instead_of_miscounting(pool
     with pytest.raises(InvalidEntries, match="line feed"):
         await service(pool, FrozenClock(DRAWS)).run_draw(org, draw)
     assert {s for s, _, _ in (await statuses(pool, draw)).values()} == {"ENTERED"}
+
+
+# -- the loser pass: after the draw's commit, the other losers are stored in chunks ---------
+
+
+async def drawn_with_losers(pool, tenant, entrants: int, winner_count: int = 2):  # type: ignore[no-untyped-def]
+    """A draw run (not its loser pass) over ``entrants`` entries: (draw, service, result,
+    the losers the pass is to store)."""
+    draw = await make_draw(pool, tenant, winner_count=winner_count)
+    people = [new_id("cons") for _ in range(entrants)]
+    await insert_entries(pool, tenant, draw, dict.fromkeys(people))
+    draws = service(pool, FrozenClock(DRAWS))
+    result = await draws.run_draw(tenant.organization_id, draw)
+    rest = sorted(set(people) - set(result.winners) - set(result.backups))
+    return draw, draws, result, rest
+
+
+async def lost_events_of(pool, tenant, draw: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        str(e["consumerId"])
+        for e in await draw_events(pool, tenant, draw)
+        if e["type"] == "draw.consumer.lost"
+    ]
+
+
+async def test_a_loser_pass_cut_short_resumes_and_stores_each_loser_once(
+    pool, tenant, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw, draws, result, rest = await drawn_with_losers(pool, tenant, 60)
+    real_append = draws_module.outbox.append_encoded
+    calls = 0
+
+    async def failing_third(conn, rows):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ConnectionError("PostgreSQL went away")
+        return await real_append(conn, rows)
+
+    monkeypatch.setattr(draws_module.outbox, "append_encoded", failing_third)
+    with pytest.raises(ConnectionError):
+        await draws.record_losers(org, draw, chunk=10)
+    stored = sorted(
+        p for p, (s, _, _) in (await statuses(pool, draw)).items() if p in rest and s == "LOST"
+    )
+    assert 0 < len(stored) < len(rest)  # two chunks committed, the third rolled back
+    assert stored == rest[: len(stored)]  # the first ones in canonical order
+    assert await rows(
+        pool, "SELECT losers_recorded_at FROM draw_results WHERE draw_id = %s", draw
+    ) == [(None,)]
+    monkeypatch.setattr(draws_module.outbox, "append_encoded", real_append)
+
+    assert await draws.record_losers(org, draw, chunk=10) == len(rest) - len(stored)
+    assert sorted(await lost_events_of(pool, tenant, draw)) == sorted([*rest, *result.backups])
+    assert {s for p, (s, _, _) in (await statuses(pool, draw)).items() if p in rest} == {"LOST"}
+    assert (await rows(
+        pool, "SELECT losers_recorded_at FROM draw_results WHERE draw_id = %s", draw
+    ))[0][0] is not None  # fmt: skip
+
+
+async def test_loser_passes_of_two_workers_store_each_loser_once(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw, draws, result, rest = await drawn_with_losers(pool, tenant, 300)
+    other = service(pool, FrozenClock(DRAWS))  # another worker process
+    done = await asyncio.gather(
+        draws.record_losers(org, draw, chunk=7), other.record_losers(org, draw, chunk=5)
+    )
+    assert sum(done) == len(rest)
+    assert sorted(await lost_events_of(pool, tenant, draw)) == sorted([*rest, *result.backups])
+
+
+async def test_a_loser_denied_before_the_pass_stays_denied_and_in_the_draw(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw, draws, result, rest = await drawn_with_losers(pool, tenant, 12)
+    denied = await draws.deny(org, draw, rest[0], DenyReason.FRAUD_DETECTED)
+    assert denied.status == "DENIED"
+    assert await draws.record_losers(org, draw) == len(rest) - 1
+    assert (await draws.status(org, draw, rest[0])).status == "DENIED"
+    assert rest[0] not in await lost_events_of(pool, tenant, draw)
+    assert (await statuses(pool, draw))[rest[0]] == ("DENIED", None, True)
+    assert first_mismatch(result.proof(), await entry_file(draws, org, draw)) is None
+
+
+async def test_a_draw_completes_only_once_its_losers_are_stored(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org = tenant.organization_id
+    draw, draws, result, rest = await drawn_with_losers(pool, tenant, 20)
+    for winner in result.winners:
+        await draws.claim(org, draw, winner)
+    assert (await draws.describe(org, draw)).status == "DRAWN"  # losers still to store
+    await draws.record_losers(org, draw)
+    assert (await draws.describe(org, draw)).status == "COMPLETED"
+    events = await event_types(pool, tenant, draw)
+    assert events[-2:] == ["distribution.status_changed", "draw.completed"]
+    assert events.count("draw.consumer.lost") == len(rest) + len(result.backups)

@@ -160,6 +160,10 @@ def test_inputs_are_checked() -> None:
         canonical_entries(["a\nb"])
     with pytest.raises(InvalidEntries):
         canonical_entries(["", "a"])
+    with pytest.raises(InvalidEntries, match="empty"):  # refused even when order is trusted
+        select(SEED, ["", "a"], 1, 0, sorted_distinct=True)
+    with pytest.raises(InvalidEntries, match="line feed"):
+        select(SEED, ["a\nb", "c"], 1, 0, sorted_distinct=True)
     with pytest.raises(ValueError, match="32 bytes"):
         select(b"short", TEN, 1, 0)
     with pytest.raises(ValueError, match="negative"):
@@ -315,6 +319,9 @@ def test_the_input_order_does_not_matter_and_the_reference_agrees(
     result = select(seed, canonical_entries(entries), winners, backups)
     assert select(seed, canonical_entries(shuffled + shuffled[:3]), winners, backups) == result
     assert select(seed, canonical_entries(entries), winners, backups) == result
+    # A caller that sorted distinct ids itself may skip the order check: same result.
+    trusted = select(seed, sorted(set(entries)), winners, backups, sorted_distinct=True)
+    assert trusted == result
     digest, ref_winners, ref_backups = reference(seed, shuffled, winners, backups)
     assert (result.entries_digest, list(result.winners), list(result.backups)) == (
         digest,

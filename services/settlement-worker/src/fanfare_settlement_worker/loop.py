@@ -54,17 +54,24 @@ class SettlementFailed(Exception):
 async def _promote_forever(
     resources: Resources, draws: DrawService, clock: Clock, stop: asyncio.Event
 ) -> None:
-    """Every second: let backups win in place of wins whose claim window ran out, and
-    complete draws whose wins are all claimed or expired (safe on every replica)."""
+    """Every second: finish loser passes a failure cut short, let backups win in place of
+    wins whose claim window ran out, and complete draws whose wins are all claimed or
+    expired (safe on every replica)."""
     while not stop.is_set():
         try:
             async with resources.pool.connection() as conn:
+                unfinished = await schedule.draws_with_losers_to_record(conn)
                 due = await schedule.draws_to_promote(conn, clock.now())
         except Exception as error:
             log.warning("could not look for draws to promote", error=repr(error))
-            due = []
-        for organization_id, draw_id in due:
+            unfinished, due = [], []
+        for organization_id, draw_id in unfinished:
             try:  # one draw's trouble must not hold up the others
+                await draws.record_losers(organization_id, draw_id)
+            except Exception:
+                log.exception("storing a draw's losers failed", draw=draw_id)
+        for organization_id, draw_id in due:
+            try:
                 await draws.promote_backups(organization_id, draw_id)
             except Exception:
                 log.exception("backup promotion failed", draw=draw_id)
@@ -89,7 +96,7 @@ async def run_settlement_worker(
         claim_window=timedelta(seconds=settings.draw_claim_seconds),
     )
     promoting = asyncio.create_task(_promote_forever(resources, draws, clock, stop))
-    settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": draws.run_draw}
+    settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": draws.settle}
     subscription = await resources.js.pull_subscribe(
         SETTLEMENT_CONSUMER.filter_subject,
         durable=SETTLEMENT_CONSUMER.durable_name,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import TypeVar, cast
 
 from psycopg import AsyncConnection
@@ -64,6 +63,8 @@ T = TypeVar("T")
 U = TypeVar("U")
 ADMISSION = "admission"
 NOT_DUE = "Draw is not due yet"
+#: Losers stored per transaction by :meth:`DrawService.record_losers`.
+LOSERS_PER_TRANSACTION = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +103,10 @@ class DrawInfo:
 @dataclass(frozen=True, slots=True)
 class DrawTimings:
     """How long the steps of one run of a draw took, in seconds of wall-clock time, as its
-    ``draw recorded`` log line shows them: ``read``, ``mark_select_sign``, ``winners``,
-    ``events``, ``result`` in sequence (``total`` is their sum), and the two overlapping
-    halves of the second, ``mark_lost`` (PostgreSQL) and ``select_and_sign`` (a thread)."""
+    ``draw recorded`` log line shows them: ``read`` (the ids), ``select`` (sorting and
+    selecting), ``winners`` (signing the winners' tokens, recording winners and backups
+    and their events), ``result`` (result and status), in sequence; ``total`` is their
+    sum."""
 
     draw_id: str
     entries: int
@@ -184,6 +186,7 @@ class DrawService:
         self._commitments: dict[str, str] = {}
         self._counts: dict[str, tuple[float, int]] = {}
         self._results: dict[str, DrawResult] = {}
+        self._recording_losers: set[str] = set()
 
     # -- shoppers ------------------------------------------------------------------------
 
@@ -334,10 +337,12 @@ class DrawService:
         self, organization_id: str, draw_id: str, *, backup_count: int | None = None
     ) -> DrawResult:
         """Run the draw once it is due (``drawAt`` passed): select winners and backups from
-        every ENTERED entry with ``fanfare-draw-v1``, record winners (WON, with an admission
-        token valid for the claim window) and everyone else (LOST, backups keeping their
-        rank), the result and its proof, the events, and the DRAWN status, in one
-        transaction. Idempotent: a second call returns the recorded result.
+        every ENTERED entry with ``fanfare-draw-v1``, record the winners (WON, with an
+        admission token valid for the claim window), the backups (LOST, keeping their
+        rank), their events, the result and its proof, and the DRAWN status, in one
+        transaction. Every other entrant is LOST from that commit on (reads derive it from
+        the result); :meth:`record_losers` then stores their statuses and events.
+        Idempotent: a second call returns the recorded result.
 
         ``backup_count`` defaults to the winner count.
         """
@@ -356,14 +361,19 @@ class DrawService:
         self.directory.forget(draw_id)
         return result
 
+    async def settle(self, organization_id: str, draw_id: str) -> DrawResult:
+        """Run the draw (see :meth:`run_draw`), then store its losers: what the settlement
+        worker does for a due draw. Safe to repeat after a failure at any point."""
+        result = await self.run_draw(organization_id, draw_id)
+        await self.record_losers(organization_id, draw_id)
+        return result
+
     async def _draw(
         self, uow: UnitOfWork, draw: Distribution, backup_count: int | None, now: datetime
     ) -> DrawResult:
-        """Everything :meth:`run_draw` records, in its transaction. With a million entries
-        the time goes to PostgreSQL rewriting every entry and writing every event, so the
-        Python work runs meanwhile: sorting, selecting and signing the winners' tokens in a
-        worker thread while every entrant is marked LOST, encoding the events while
-        PostgreSQL stores them."""
+        """Everything :meth:`run_draw` records, in its transaction. Sorting, selecting and
+        signing the winners' tokens run in a worker thread, so the event loop (and the
+        settlement worker's other duties) go on meanwhile."""
         entries = uow.draw_entries
         phases = _Phases()
         await entries.lock_for_drawing(draw.id)
@@ -375,30 +385,30 @@ class DrawService:
         # Whole seconds, as the token's ``exp`` says: token and claim window end together.
         claim_expires_at = (now + self._claim_window).replace(microsecond=0)
 
-        def plan() -> _Plan:
-            canonical = entered.in_canonical_order()
-            selection = select(seed, canonical, winner_count, backups)
-            fingerprints = entered.fingerprints(selection.winners)
-            wins = self._wins(draw.id, selection.winners, fingerprints, claim_expires_at, now)
-            return _Plan(canonical, selection, wins)
+        def choose() -> Selection:
+            canonical = entered.in_canonical_order()  # sorted here; the key makes ids distinct
+            return select(seed, canonical, winner_count, backups, sorted_distinct=True)
 
-        marked, planned = await _together(
-            phases.timed("mark_lost", entries.mark_entered_lost(draw.id)),
-            phases.timed("select_and_sign", asyncio.to_thread(plan)),
+        selection = await asyncio.to_thread(choose)
+        phases.lap("select")
+        # The events need only the selection: encoded in a thread while PostgreSQL finds
+        # the winners' fingerprints. The tokens need those, and are signed while it
+        # records the backups.
+        events, fingerprints = await _together(
+            asyncio.to_thread(lambda: list(_draw_events(draw, selection, claim_expires_at, now))),
+            entries.fingerprints(draw.id, selection.winners),
         )
-        selection, wins = planned.selection, planned.wins
-        if marked != selection.entry_count:  # the draw's lock makes this impossible
-            raise RuntimeError(f"{marked} entries marked, {selection.entry_count} read")
-        phases.lap("mark_select_sign")
+        wins, ranked = await _together(
+            asyncio.to_thread(
+                self._wins, draw.id, selection.winners, fingerprints, claim_expires_at, now
+            ),
+            entries.record_backups(draw.id, selection.backups, len(selection.winners) + 1),
+        )
         won = await entries.record_winners(draw.id, wins, now, claim_expires_at)
-        ranked = await entries.rank_backups(draw.id, selection.backups, len(wins) + 1)
-        if (won, ranked) != (len(wins), len(selection.backups)):
+        if (won, ranked) != (len(wins), len(selection.backups)):  # the draw's lock forbids it
             raise RuntimeError(f"{won} winners and {ranked} backups recorded, not all")
+        await outbox.append_encoded(uow.connection, events)
         phases.lap("winners")
-        events = await outbox.append_encoded(
-            uow.connection, self._draw_events(draw, planned, claim_expires_at, now)
-        )
-        phases.lap("events")
         result = DrawResult(
             draw_id=draw.id,
             organization_id=draw.organization_id,
@@ -414,7 +424,8 @@ class DrawService:
             claim_seconds=int(self._claim_window.total_seconds()),
             drawn_at=now,
         )
-        await entries.add_result(result)
+        selected = len(selection.winners) + len(selection.backups)
+        await entries.add_result(result, now if selected == selection.entry_count else None)
         await self._change_status(uow, draw, DRAWN_FROM, Status.DRAWN, now)
         if not wins:
             await self._complete_if_done(uow, draw, now)
@@ -424,12 +435,62 @@ class DrawService:
             draw=draw.id,
             entries=result.entry_count,
             winners=len(wins),
-            events=events,
             **{f"{name}_seconds": round(seconds, 3) for name, seconds in phases.seconds.items()},
         )
         if self._observe is not None:
             self._observe(DrawTimings(draw.id, result.entry_count, dict(phases.seconds)))
         return result
+
+    async def record_losers(
+        self, organization_id: str, draw_id: str, *, chunk: int = LOSERS_PER_TRANSACTION
+    ) -> int:
+        """Store the losers of a drawn draw: every entrant still ENTERED becomes LOST
+        (``NOT_SELECTED``) with its ``draw.consumer.lost`` event, ``chunk`` entries per
+        transaction in canonical order, then the draw notes that its losers are stored.
+        Reads show them LOST from the draw's commit on, so this changes what is stored, not
+        what anyone sees. Returns how many it stored: 0 when there is nothing to do or
+        another process is doing it (they take turns by transaction), and a pass cut short
+        by a failure resumes where it stopped when called again."""
+        await self.directory.get(organization_id, draw_id)  # the organization's draw
+        if draw_id in self._recording_losers:
+            return 0  # this process is at it already (the settlement and promotion loops)
+        self._recording_losers.add(draw_id)
+        try:
+            return await self._record_losers(organization_id, draw_id, chunk)
+        finally:
+            self._recording_losers.discard(draw_id)
+
+    async def _record_losers(self, organization_id: str, draw_id: str, chunk: int) -> int:
+        after, stored, started = "", 0, time.perf_counter()
+        while True:
+            async with UnitOfWork(self._pool) as uow:
+                entries = uow.draw_entries
+                result = await entries.take_loser_pass(draw_id)
+                if result is None:
+                    return stored
+                losers, last = await entries.record_losers(draw_id, after, chunk)
+                await outbox.append_encoded(
+                    uow.connection,
+                    _lost_events(organization_id, draw_id, losers, result.drawn_at),
+                )
+                if last is None:
+                    now = self._clock.now()
+                    await entries.finish_loser_pass(draw_id, now)
+                    draw = await uow.distributions.get(organization_id, Kind.DRAW, draw_id)
+                    if draw is not None:  # every win may have been claimed meanwhile
+                        await self._complete_if_done(uow, draw, now)
+                await uow.commit()
+            stored += len(losers)
+            if last is None:
+                break
+            after = last
+        log.info(
+            "draw losers recorded",
+            draw=draw_id,
+            losers=stored,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return stored
 
     def _wins(
         self,
@@ -446,33 +507,6 @@ class DrawService:
             )
             wins.append(Win(consumer_id, rank, token_id, token))
         return wins
-
-    @staticmethod
-    def _draw_events(
-        draw: Distribution, plan: _Plan, claim_expires_at: datetime, now: datetime
-    ) -> Iterator[tuple[str, str, bytes]]:
-        """The won and lost events of a draw, encoded in bulk as they are written (a million
-        losers take a fraction of a second, not the quarter of a minute one-by-one encoding
-        would, nor the memory of a million payloads at once)."""
-        winners = plan.selection.winners
-        chosen = set(winners)
-        losers = [consumer_id for consumer_id in plan.canonical if consumer_id not in chosen]
-        event_ids = new_ids("evt", len(winners) + len(losers))
-        rows = []
-        won_ids = event_ids[: len(winners)]
-        for rank, (consumer_id, event_id) in enumerate(zip(winners, won_ids, strict=True), 1):
-            won = DrawConsumerWon(
-                organization_id=draw.organization_id, occurred_at=now, draw_id=draw.id,
-                consumer_id=consumer_id, status=EntryStatus.WON.value, rank=rank,
-                claim_expires_at=claim_expires_at,
-            )  # fmt: skip
-            rows.append((event_id, *encode_event(won, event_id)))
-        lost = DrawConsumerLost(
-            organization_id=draw.organization_id, occurred_at=now, draw_id=draw.id,
-            consumer_id="", status=EntryStatus.LOST.value,
-            reason=LostReason.NOT_SELECTED.value,
-        )  # fmt: skip
-        return chain(rows, encode_variants(lost, "consumer_id", losers, event_ids[len(rows) :]))
 
     async def promote_backups(self, organization_id: str, draw_id: str) -> Promotion:
         """Forfeit wins whose claim window ran out unclaimed (LOST, ``CLAIM_EXPIRED``) and
@@ -625,16 +659,6 @@ class DrawService:
 DRAWN_FROM = (Status.CLOSED, Status.OPEN, Status.SCHEDULED, Status.DRAFT)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What a draw records, computed away from the connection: the canonical entry list,
-    the selection, and the winners with their signed tokens."""
-
-    canonical: list[str]
-    selection: Selection
-    wins: list[Win]
-
-
 async def _together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
     """Both results. Waits for both even when one fails (a statement still running on the
     transaction's connection must end before the transaction can roll back), then raises
@@ -646,10 +670,37 @@ async def _together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
     return cast(T, one), cast(U, other)
 
 
+def _draw_events(
+    draw: Distribution, selection: Selection, claim_expires_at: datetime, now: datetime
+) -> Iterator[tuple[str, str, bytes]]:
+    """The events of the draw's own transaction: each winner's won event, in rank order,
+    then each backup's lost event."""
+    for rank, consumer_id in enumerate(selection.winners, start=1):
+        won = DrawConsumerWon(
+            organization_id=draw.organization_id, occurred_at=now, draw_id=draw.id,
+            consumer_id=consumer_id, status=EntryStatus.WON.value, rank=rank,
+            claim_expires_at=claim_expires_at,
+        )  # fmt: skip
+        event_id = new_id("evt")
+        yield (event_id, *encode_event(won, event_id))
+    yield from _lost_events(draw.organization_id, draw.id, selection.backups, now)
+
+
+def _lost_events(
+    organization_id: str, draw_id: str, consumer_ids: Sequence[str], drawn_at: datetime
+) -> Iterator[tuple[str, str, bytes]]:
+    """``draw.consumer.lost`` (``NOT_SELECTED``) of each of ``consumer_ids``, encoded in
+    bulk as they are written (fifty thousand take a small fraction of a second)."""
+    lost = DrawConsumerLost(
+        organization_id=organization_id, occurred_at=drawn_at, draw_id=draw_id,
+        consumer_id="", status=EntryStatus.LOST.value, reason=LostReason.NOT_SELECTED.value,
+    )  # fmt: skip
+    return encode_variants(lost, "consumer_id", consumer_ids, new_ids("evt", len(consumer_ids)))
+
+
 @dataclass(slots=True)
 class _Phases:
-    """Wall-clock seconds of a draw's steps: laps in sequence, and steps timed on their own
-    (those that overlap another)."""
+    """Wall-clock seconds of a draw's steps, lap by lap."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -660,13 +711,6 @@ class _Phases:
         self.seconds[name] = now - (self.last or self.started)
         self.seconds["total"] = now - self.started
         self.last = now
-
-    async def timed(self, name: str, step: Awaitable[T]) -> T:
-        started = time.perf_counter()
-        try:
-            return await step
-        finally:
-            self.seconds[name] = time.perf_counter() - started
 
 
 async def _ensure_secret(uow: UnitOfWork, draw_id: str, now: datetime) -> tuple[bytes, str]:

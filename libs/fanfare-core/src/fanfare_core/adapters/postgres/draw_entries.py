@@ -3,7 +3,7 @@ writes of running a draw over a million entries."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,21 @@ _COLUMNS = (
     "in_draw",
     "version",
 )
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM draw_entries"
+# An entry still ENTERED once its draw has a result took part and was not selected: the
+# draw recorded only winners and backups, and the loser pass stores the rest in chunks
+# afterwards (:meth:`DrawEntryRepository.record_losers`). Reads show it as stored by then.
+_DRAWN_ENTERED = "(e.status = 'ENTERED' AND r.draw_id IS NOT NULL)"
+_SHOWN = {
+    "status": f"CASE WHEN {_DRAWN_ENTERED} THEN 'LOST' ELSE e.status END",
+    "lost_reason": (
+        f"CASE WHEN {_DRAWN_ENTERED} THEN '{LostReason.NOT_SELECTED.value}' ELSE e.lost_reason END"
+    ),
+    "in_draw": f"(e.in_draw OR {_DRAWN_ENTERED})",
+}
+_SELECT = (
+    f"SELECT {', '.join(_SHOWN.get(c, f'e.{c}') for c in _COLUMNS)}"
+    " FROM draw_entries AS e LEFT JOIN draw_results AS r ON r.draw_id = e.draw_id"
+)
 _UPSERT = (
     f"INSERT INTO draw_entries ({', '.join(_COLUMNS)})"
     f" VALUES ({', '.join(['%s'] * (len(_COLUMNS) - 1))}, nextval('draw_entry_version'))"
@@ -89,35 +103,21 @@ class Win:
 
 @dataclass(frozen=True, slots=True)
 class EnteredIds:
-    """The consumer ids of a draw's entries as read, and their fingerprint hashes: groups
-    of ``(count, ids, fingerprint hashes)``, each list joined with line feeds, in no
-    particular order. Pure data: its methods can run in a worker thread."""
+    """The consumer ids of a draw's entries as read: groups of ``(count, ids)``, the ids
+    joined with line feeds, in no particular order. Pure data: its method can run in a
+    worker thread."""
 
-    groups: tuple[tuple[int, str, str], ...]
+    groups: tuple[tuple[int, str], ...]
 
     def in_canonical_order(self) -> list[str]:
-        """The ids in bytewise order (code point order is UTF-8 byte order); about a
-        second for a million. An id with a line feed (which the draw refuses) comes back
-        split, which the count check turns into an error rather than a wrong list."""
-        ids = [i for _, joined, _ in self.groups for i in joined.split("\n")]
-        if len(ids) != sum(count for count, _, _ in self.groups):
+        """The ids in bytewise order (code point order is UTF-8 byte order); about a third
+        of a second for a million. An id with a line feed (which the draw refuses) comes
+        back split, which the count check turns into an error rather than a wrong list."""
+        ids = [i for _, joined in self.groups for i in joined.split("\n")]
+        if len(ids) != sum(count for count, _ in self.groups):
             raise InvalidEntries("an entry contains a line feed")
         ids.sort()
         return ids
-
-    def fingerprints(self, consumer_ids: Iterable[str]) -> dict[str, str]:
-        """The fingerprint hashes the given consumers entered with (those that have one)."""
-        wanted = set(consumer_ids)
-        found: dict[str, str] = {}
-        for _, joined_ids, joined_fingerprints in self.groups:
-            ids = joined_ids.split("\n")
-            if wanted.isdisjoint(ids):
-                continue
-            fingerprints = joined_fingerprints.split("\n")
-            found.update(
-                (i, f) for i, f in zip(ids, fingerprints, strict=True) if i in wanted and f
-            )
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +177,14 @@ class DrawEntryRepository:
 
     async def get(self, draw_id: str, consumer_id: str) -> DrawEntry | None:
         cur = await self._conn.execute(
-            f"{_SELECT} WHERE draw_id = %s AND consumer_id = %s", (draw_id, consumer_id)
+            f"{_SELECT} WHERE e.draw_id = %s AND e.consumer_id = %s", (draw_id, consumer_id)
         )
         row = await cur.fetchone()
         return None if row is None else _entry(row)
 
     async def get_for_update(self, draw_id: str, consumer_id: str) -> DrawEntry | None:
         cur = await self._conn.execute(
-            f"{_SELECT} WHERE draw_id = %s AND consumer_id = %s FOR UPDATE",
+            f"{_SELECT} WHERE e.draw_id = %s AND e.consumer_id = %s FOR UPDATE OF e",
             (draw_id, consumer_id),
         )
         row = await cur.fetchone()
@@ -228,49 +228,39 @@ class DrawEntryRepository:
     # -- running the draw ----------------------------------------------------------------
 
     async def entered_ids(self, draw_id: str) -> EnteredIds:
-        """The consumer ids of every ENTERED entry, with the fingerprint hash each entered
-        with, in a few aggregated rows of one sequential scan: a million ids arrive as a
-        handful of long strings rather than a million messages. Sorting them is left to
-        :meth:`EnteredIds.in_canonical_order`, which needs no connection."""
+        """The consumer ids of every ENTERED entry, in a few aggregated rows of one
+        sequential scan: a million ids arrive as a handful of long strings rather than a
+        million messages. Sorting them is left to :meth:`EnteredIds.in_canonical_order`,
+        which needs no connection."""
         # Sixteen groups keep each string far below PostgreSQL's 1 GB limit on one value.
-        # Both aggregates of a group read its rows in the same order, so the n-th
-        # fingerprint belongs to the n-th id.
         cur = await self._conn.execute(
-            "SELECT count(*), string_agg(consumer_id, E'\\n'),"
-            " string_agg(coalesce(fingerprint_hash, ''), E'\\n')"
-            " FROM draw_entries WHERE draw_id = %s AND status = 'ENTERED'"
-            " GROUP BY hashtext(consumer_id) & 15",
+            "SELECT count(*), string_agg(consumer_id, E'\\n') FROM draw_entries"
+            " WHERE draw_id = %s AND status = 'ENTERED' GROUP BY hashtext(consumer_id) & 15",
             (draw_id,),
         )
-        return EnteredIds(
-            tuple((int(n), str(ids), str(fps)) for n, ids, fps in await cur.fetchall())
-        )
+        return EnteredIds(tuple((int(n), str(ids)) for n, ids in await cur.fetchall()))
 
-    async def mark_entered_lost(self, draw_id: str) -> int:
-        """Every ENTERED entry takes part in the draw and is LOST (``NOT_SELECTED``) until
-        :meth:`record_winners` turns the winners WON, in the same transaction. One
-        sequential pass whose updates stay on their page (the table's fillfactor leaves
-        room, and no indexed column changes), so no index is touched. Returns how many."""
+    async def fingerprints(self, draw_id: str, consumer_ids: Sequence[str]) -> dict[str, str]:
+        """The fingerprint hashes the given consumers entered with (those that have one)."""
         cur = await self._conn.execute(
-            "UPDATE draw_entries SET status = 'LOST', lost_reason = %s, in_draw = true,"
-            f" version = {_ONE_VERSION} WHERE draw_id = %s AND status = 'ENTERED'",
-            (LostReason.NOT_SELECTED.value, draw_id),
+            "SELECT consumer_id, fingerprint_hash FROM draw_entries WHERE draw_id = %s"
+            " AND consumer_id = ANY(%s) AND fingerprint_hash IS NOT NULL",
+            (draw_id, list(consumer_ids)),
         )
-        return cur.rowcount
+        return {str(c): str(f) for c, f in await cur.fetchall()}
 
     async def record_winners(
         self, draw_id: str, wins: Sequence[Win], won_at: datetime, claim_expires_at: datetime
     ) -> int:
-        """Turn the winners (marked LOST by :meth:`mark_entered_lost`) WON, with their rank
-        and admission token, in one statement. Returns how many."""
+        """Turn the winners (ENTERED) WON, with their rank and admission token, in one
+        statement. Returns how many."""
         cur = await self._conn.execute(
-            "UPDATE draw_entries AS e SET status = 'WON', lost_reason = NULL, won_at = %s,"
+            "UPDATE draw_entries AS e SET status = 'WON', in_draw = true, won_at = %s,"
             " claim_expires_at = %s, rank = w.rank, admission_token_id = w.token_id,"
             f" admission_token = w.token, version = {_ONE_VERSION}"
             " FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[])"
             " AS w(consumer_id, rank, token_id, token)"
-            " WHERE e.draw_id = %s AND e.consumer_id = w.consumer_id AND e.in_draw"
-            " AND e.status = 'LOST'",
+            " WHERE e.draw_id = %s AND e.consumer_id = w.consumer_id AND e.status = 'ENTERED'",
             (
                 won_at,
                 claim_expires_at,
@@ -283,26 +273,79 @@ class DrawEntryRepository:
         )
         return cur.rowcount
 
-    async def rank_backups(self, draw_id: str, backups: Sequence[str], first_rank: int) -> int:
-        """Give the backups (LOST, ``NOT_SELECTED``) their place in the drawn order, from
-        ``first_rank`` on, so promotion takes them in order. Returns how many."""
+    async def record_backups(self, draw_id: str, backups: Sequence[str], first_rank: int) -> int:
+        """Turn the backups (ENTERED) LOST, ``NOT_SELECTED``, with their place in the drawn
+        order from ``first_rank`` on, so promotion takes them in order. Returns how many."""
         ranks = list(range(first_rank, first_rank + len(backups)))
         cur = await self._conn.execute(
-            "UPDATE draw_entries AS e SET rank = b.rank"
+            "UPDATE draw_entries AS e SET status = 'LOST', lost_reason = %s, in_draw = true,"
+            f" rank = b.rank, version = {_ONE_VERSION}"
             " FROM unnest(%s::text[], %s::int[]) AS b(consumer_id, rank)"
-            " WHERE e.draw_id = %s AND e.consumer_id = b.consumer_id AND e.in_draw",
-            (list(backups), ranks, draw_id),
+            " WHERE e.draw_id = %s AND e.consumer_id = b.consumer_id AND e.status = 'ENTERED'",
+            (LostReason.NOT_SELECTED.value, list(backups), ranks, draw_id),
         )
         return cur.rowcount
 
-    async def add_result(self, result: DrawResult) -> None:
+    # -- the loser pass ------------------------------------------------------------------
+
+    async def take_loser_pass(self, draw_id: str) -> DrawResult | None:
+        """The draw's result if its losers are still to be stored and no other transaction
+        is storing them now (the pass's lock is held until this one ends)."""
+        cur = await self._conn.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('draw losers ' || %s, 0))",
+            (draw_id,),
+        )
+        row = await cur.fetchone()
+        if row is None or not row[0]:
+            return None
+        cur = await self._conn.execute(
+            f"{_SELECT_RESULT} WHERE draw_id = %s AND losers_recorded_at IS NULL", (draw_id,)
+        )
+        row = await cur.fetchone()
+        return None if row is None else _result(row)
+
+    async def record_losers(
+        self, draw_id: str, after: str, limit: int
+    ) -> tuple[list[str], str | None]:
+        """Store the entrants of a drawn draw that are still ENTERED among the next
+        ``limit`` entries after ``after`` in canonical order as LOST (``NOT_SELECTED``):
+        the range's end is found in the primary key, then one ranged UPDATE stores them,
+        so a pass over a million entries reads each once. Returns the ids it stored, in
+        canonical order, and the range's end, from which the next call goes on; ``None``
+        once no entry is left after ``after``."""
+        cur = await self._conn.execute(
+            "SELECT consumer_id FROM draw_entries WHERE draw_id = %s AND consumer_id > %s"
+            " ORDER BY consumer_id OFFSET %s LIMIT 1",
+            (draw_id, after, limit - 1),
+        )
+        row = await cur.fetchone()
+        last = None if row is None else str(row[0])
+        cur = await self._conn.execute(
+            "UPDATE draw_entries SET status = 'LOST', lost_reason = %s, in_draw = true,"
+            f" version = {_ONE_VERSION} WHERE draw_id = %s AND consumer_id > %s"
+            f"{'' if last is None else ' AND consumer_id <= %s'} AND status = 'ENTERED'"
+            " RETURNING consumer_id",
+            (LostReason.NOT_SELECTED.value, draw_id, after, *([] if last is None else [last])),
+        )
+        return sorted(str(row[0]) for row in await cur.fetchall()), last
+
+    async def finish_loser_pass(self, draw_id: str, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE draw_results SET losers_recorded_at = %s"
+            " WHERE draw_id = %s AND losers_recorded_at IS NULL",
+            (now, draw_id),
+        )
+
+    async def add_result(self, result: DrawResult, losers_recorded_at: datetime | None) -> None:
+        """Record the result; ``losers_recorded_at`` when the draw left no loser to store
+        (everyone who entered was selected), else ``None`` until the loser pass ends."""
         values = [getattr(result, c) for c in _RESULT_COLUMNS]
         values[_RESULT_COLUMNS.index("winners")] = list(result.winners)
         values[_RESULT_COLUMNS.index("backups")] = list(result.backups)
         await self._conn.execute(
-            f"INSERT INTO draw_results ({', '.join(_RESULT_COLUMNS)})"
-            f" VALUES ({', '.join(['%s'] * len(_RESULT_COLUMNS))})",
-            values,
+            f"INSERT INTO draw_results ({', '.join(_RESULT_COLUMNS)}, losers_recorded_at)"
+            f" VALUES ({', '.join(['%s'] * (len(_RESULT_COLUMNS) + 1))})",
+            [*values, losers_recorded_at],
         )
 
     async def result(self, draw_id: str, *, lock: bool = False) -> DrawResult | None:
@@ -317,8 +360,9 @@ class DrawEntryRepository:
     async def expired_wins(self, draw_id: str, now: datetime) -> list[DrawEntry]:
         """Unclaimed wins whose claim window has run out, locked, in rank order."""
         cur = await self._conn.execute(
-            f"{_SELECT} WHERE draw_id = %s AND rank IS NOT NULL AND status = 'WON'"
-            " AND claimed_at IS NULL AND claim_expires_at <= %s ORDER BY rank FOR UPDATE",
+            f"{_SELECT} WHERE e.draw_id = %s AND e.rank IS NOT NULL AND e.status = 'WON'"
+            " AND e.claimed_at IS NULL AND e.claim_expires_at <= %s"
+            " ORDER BY e.rank FOR UPDATE OF e",
             (draw_id, now),
         )
         return [_entry(row) for row in await cur.fetchall()]
@@ -341,8 +385,11 @@ class DrawEntryRepository:
         return WinTally(int(row[0]), int(row[1]), int(row[2]))
 
     async def complete_result(self, draw_id: str, now: datetime) -> bool:
+        """Mark the draw's result completed, unless it is already or its losers are still
+        to be stored (so ``draw.completed`` follows every ``draw.consumer.lost``)."""
         cur = await self._conn.execute(
-            "UPDATE draw_results SET completed_at = %s WHERE draw_id = %s AND completed_at IS NULL",
+            "UPDATE draw_results SET completed_at = %s WHERE draw_id = %s"
+            " AND completed_at IS NULL AND losers_recorded_at IS NOT NULL",
             (now, draw_id),
         )
         return cur.rowcount == 1
@@ -354,9 +401,9 @@ class DrawEntryRepository:
         Read through a server-side cursor rather than COPY, whose text format would escape
         a backslash or a tab in an id and so publish bytes other than the ones drawn."""
         async with self._conn.cursor("draw_entry_file") as cur:
-            await cur.execute(
-                "SELECT consumer_id FROM draw_entries WHERE draw_id = %s AND in_draw"
-                " ORDER BY consumer_id",
+            await cur.execute(  # an entry still ENTERED after the draw took part in it
+                "SELECT consumer_id FROM draw_entries WHERE draw_id = %s"
+                " AND (in_draw OR status = 'ENTERED') ORDER BY consumer_id",
                 (draw_id,),
             )
             while rows := await cur.fetchmany(_ENTRY_FILE_CHUNK):

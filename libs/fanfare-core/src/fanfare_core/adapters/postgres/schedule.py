@@ -144,3 +144,12 @@ async def draws_to_promote(conn: AsyncConnection, now: datetime) -> list[tuple[s
         (now, now),
     )
     return [(str(a), str(b)) for a, b in await cur.fetchall()]
+
+
+async def draws_with_losers_to_record(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """Drawn draws whose loser pass has not finished (cut short by a failure, or still
+    running elsewhere): ``(organization, draw)`` pairs."""
+    cur = await conn.execute(
+        "SELECT organization_id, draw_id FROM draw_results WHERE losers_recorded_at IS NULL"
+    )
+    return [(str(a), str(b)) for a, b in await cur.fetchall()]
