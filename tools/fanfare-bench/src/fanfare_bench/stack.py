@@ -33,6 +33,19 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
 
 
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """:func:`pin` process ``pid`` and every process it started, recursively (processes
+    started later inherit it: PostgreSQL's backends fork from its postmaster)."""
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            pin(current, cpus)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(child) for child in children)
+
+
 @dataclass(frozen=True, slots=True)
 class Cores:
     """Which cores the API under test and the load generator may use."""
@@ -114,6 +127,11 @@ async def open_stack(root: Path | None = None, *, pin_cores: bool = True) -> Asy
         cores = Cores.split() if pin_cores else Cores.shared()
         if pin_cores:
             pin(os.getpid(), cores.generator)
+            # The servers stay off the API's core, as they would be on other machines in
+            # production: the API under test has its core to itself.
+            for server in infrastructure.servers:
+                if server.pid is not None:
+                    pin_tree(server.pid, cores.generator)
         stack = Stack(settings, pool, redis, root, cores)
         try:
             yield stack

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -32,10 +32,11 @@ class SigningKey:
     private_key: Ed25519PrivateKey
     created_at: datetime
     retires_at: datetime | None = None
+    #: Derived once: every token verified uses it.
+    public_key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def public_key(self) -> Ed25519PublicKey:
-        return self.private_key.public_key()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.private_key.public_key())
 
     def public_jwk(self) -> dict[str, str]:
         """The public half as a JSON Web Key (RFC 8037)."""

@@ -9,11 +9,13 @@ machine's, so an injected clock moves token expiry too.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+import msgspec
 
 from fanfare_core.auth.signing_keys import KeyRing
 from fanfare_core.domain.consumers import fingerprint_hash
@@ -45,6 +47,21 @@ class InvalidToken(Exception):
 def expiry_of(now: datetime, lifetime: timedelta) -> datetime:
     """When a token issued at ``now`` for ``lifetime`` expires (``exp`` has whole seconds)."""
     return datetime.fromtimestamp(int((now + lifetime).timestamp()), now.tzinfo)
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The token's header, read only to pick the verifying key: ``jwt.decode`` reads and
+    checks it again in full (a quarter of what PyJWT's own unverified read costs)."""
+    head, dot, _ = token.partition(".")
+    try:
+        if not dot:
+            raise ValueError("no payload")
+        header = msgspec.json.decode(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, msgspec.DecodeError) as error:  # binascii.Error is a ValueError
+        raise InvalidToken("malformed") from error
+    if not isinstance(header, dict):
+        raise InvalidToken("malformed")
+    return header
 
 
 def _whole_seconds(claims: dict[str, Any], name: str) -> int:
@@ -105,10 +122,7 @@ class TokenService:
 
     def verify(self, token: str, *, audience: str, token_type: str, now: datetime) -> TokenClaims:
         """The claims of a token this service issued for ``audience``, or :class:`InvalidToken`."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as error:
-            raise InvalidToken("malformed") from error
+        header = _header(token)
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm")
         kid = header.get("kid")

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from nats.aio.msg import Msg
 
-from fanfare_consumer_api.limits import EnterLimits
+from fanfare_consumer_api.limits import ENTER_LIMIT_WINDOW_SECONDS, EnterLimits
 from fanfare_core.adapters.redis.queue_line import QueueLine
+from fanfare_core.adapters.redis.rate_limit import RateLimits
 from fanfare_core.events.catalogue import EVENTS_PREFIX
 from fanfare_core.events.envelope import decode_envelope
 from fanfare_core.runtime import Resources
@@ -31,7 +32,7 @@ async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
         clock=app.state.clock,
     )
     app.state.enter_limits = EnterLimits(
-        resources.redis,
+        RateLimits(resources.redis, window_seconds=ENTER_LIMIT_WINDOW_SECONDS),
         per_consumer=settings.enter_limit_per_consumer,
         per_address=settings.enter_limit_per_address,
     )

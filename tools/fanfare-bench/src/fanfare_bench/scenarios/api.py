@@ -34,6 +34,9 @@ from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_testing import Tenant
 
 OPENED = "2020-01-01T00:00:00Z"
+# Every simulated shopper comes from 127.0.0.1: the per-address limit would stop the crowd
+# after 600 enters, as it should stop a real single address.
+API_ENVIRONMENT = {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "1000000000", "FANFARE_LOG_LEVEL": "warning"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,13 +265,7 @@ async def bids(stack: Stack, api: Api, sizes: Sizes, size: Size, base: float) ->
 
 async def run(stack: Stack, size: Size) -> list[Result]:
     sizes = Sizes.of(size)
-    process = stack.start(
-        "consumer-api",
-        # Every simulated shopper comes from 127.0.0.1: the per-address limit would stop
-        # the crowd after 600 enters, as it should stop a real single address.
-        {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "1000000000", "FANFARE_LOG_LEVEL": "warning"},
-        pinned=True,
-    )
+    process = stack.start("consumer-api", API_ENVIRONMENT, pinned=True)
     api = Api(
         "127.0.0.1",
         process.spec.port,
