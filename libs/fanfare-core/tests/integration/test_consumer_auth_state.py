@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,12 +21,14 @@ from fanfare_core.adapters.nats.connection import connect
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.adapters.revoked_sessions import KEY_PREFIX, READY_KEY, RevokedSessions
 from fanfare_core.clock import SystemClock
-from fanfare_core.domain.consumers import Consumer, ConsumerSession
+from fanfare_core.domain.consumers import ACCESS_TOKEN_TYPE, Consumer, ConsumerSession
 from fanfare_core.domain.errors import Unauthenticated
 from fanfare_core.domain.organizations import KeyKind
 from fanfare_core.ids import new_id
+from fanfare_core.service_layer.access_tokens import AccessTokenVerifier
 from fanfare_core.service_layer.key_cache import KeyCache
 from fanfare_core.service_layer.organizations import revoke_api_key
+from fanfare_core.service_layer.signing_keys import KeyRingLoader
 from fanfare_core.settings import Settings
 from fanfare_devstack.ports import free_port
 from fanfare_testing import Tenant
@@ -153,3 +156,53 @@ async def test_without_redis_postgresql_answers(
         assert not await replica.is_revoked(live)
     finally:
         await nowhere.aclose()
+
+
+async def test_cached_access_tokens_cost_the_garbage_collector_nothing(
+    pool: Pool,
+    tenant: Tenant,
+    redis_client: aioredis.Redis,
+    nats_clients: tuple[NatsClient, NatsClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crowd's verified tokens stay cached (verifying them again checks no signature),
+    yet full collections need not scan them: the cache holds nothing the collector tracks."""
+    keys = KeyRingLoader(pool, CLOCK, issuer="fanfare", refresh_seconds=60)
+    await keys.reload()
+    verifier = AccessTokenVerifier(
+        keys=keys,
+        revoked=revoked_sessions(pool, redis_client, nats_clients[0]),
+        clock=CLOCK,
+        recheck_seconds=60,
+    )
+
+    def access_token() -> str:
+        return keys.current().issue(
+            subject=new_id("cons"),
+            audience=tenant.organization_id,
+            token_type=ACCESS_TOKEN_TYPE,
+            now=CLOCK.now(),
+            lifetime=HOUR,
+            extra={"sid": new_id("sess")},
+        )
+
+    tokens = [access_token() for _ in range(2_000)]
+    gc.collect()
+    tracked = len(gc.get_objects())
+    first = [await verifier.verify(tenant.organization_id, token) for token in tokens]
+    signatures = 0
+    real_verify = keys.verify
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        nonlocal signatures
+        signatures += 1
+        return await real_verify(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keys, "verify", counted)
+    again = [await verifier.verify(tenant.organization_id, token) for token in tokens]
+    assert again == first
+    assert signatures == 0
+    del first, again
+    gc.collect()
+    # Objects would be three per token (6,000); tuples of plain values are untracked.
+    assert len(gc.get_objects()) - tracked < 200
