@@ -21,6 +21,7 @@ from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.auctions import AuctionService
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService
 from fanfare_core.service_layer.signing_keys import key_ring_for
+from fanfare_core.wakeup import Wakeup
 
 log = get_logger(__name__)
 Settle = Callable[[str, str], Awaitable[object]]
@@ -54,29 +55,44 @@ class SettlementFailed(Exception):
 async def _promote_forever(
     resources: Resources, draws: DrawService, clock: Clock, stop: asyncio.Event
 ) -> None:
-    """Every second: finish loser passes a failure cut short, let backups win in place of
-    wins whose claim window ran out, and complete draws whose wins are all claimed or
-    expired (safe on every replica)."""
+    """Every second: let backups win in place of wins whose claim window ran out, and
+    complete draws whose wins are all claimed or expired (safe on every replica)."""
     while not stop.is_set():
         try:
             async with resources.pool.connection() as conn:
-                unfinished = await schedule.draws_with_losers_to_record(conn)
                 due = await schedule.draws_to_promote(conn, clock.now())
         except Exception as error:
             log.warning("could not look for draws to promote", error=repr(error))
-            unfinished, due = [], []
-        for organization_id, draw_id in unfinished:
-            try:  # one draw's trouble must not hold up the others
-                await draws.record_losers(organization_id, draw_id)
-            except Exception:
-                log.exception("storing a draw's losers failed", draw=draw_id)
+            due = []
         for organization_id, draw_id in due:
-            try:
+            try:  # one draw's trouble must not hold up the others
                 await draws.promote_backups(organization_id, draw_id)
             except Exception:
                 log.exception("backup promotion failed", draw=draw_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=PROMOTE_EVERY)
+
+
+async def _record_losers_forever(
+    resources: Resources, draws: DrawService, drawn: Wakeup, stop: asyncio.Event
+) -> None:
+    """Store the losers of every drawn draw whose loser pass has not finished: at once
+    when this worker has just run a draw (``drawn`` rings), and every second for draws run
+    elsewhere or passes a failure cut short. A pass takes seconds for a million entries,
+    so it runs here, apart from the settlement requests (acked once the draw commits)."""
+    while not stop.is_set():
+        try:
+            async with resources.pool.connection() as conn:
+                unfinished = await schedule.draws_with_losers_to_record(conn)
+        except Exception as error:
+            log.warning("could not look for draws with losers to store", error=repr(error))
+            unfinished = []
+        for organization_id, draw_id in unfinished:
+            try:  # one draw's trouble must not hold up the others
+                await draws.record_losers(organization_id, draw_id)
+            except Exception:
+                log.exception("storing a draw's losers failed; will retry", draw=draw_id)
+        await drawn.sleep(PROMOTE_EVERY, stop)
 
 
 async def run_settlement_worker(
@@ -95,8 +111,16 @@ async def run_settlement_worker(
         clock=clock,
         claim_window=timedelta(seconds=settings.draw_claim_seconds),
     )
+    drawn = Wakeup()
+
+    async def run_draw(organization_id: str, draw_id: str) -> object:
+        result = await draws.run_draw(organization_id, draw_id)
+        drawn.ring()  # its losers are stored by the loop below, not before the ack
+        return result
+
     promoting = asyncio.create_task(_promote_forever(resources, draws, clock, stop))
-    settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": draws.settle}
+    recording = asyncio.create_task(_record_losers_forever(resources, draws, drawn, stop))
+    settlers: dict[str, Settle] = {"auction": auctions.settle, "draw": run_draw}
     subscription = await resources.js.pull_subscribe(
         SETTLEMENT_CONSUMER.filter_subject,
         durable=SETTLEMENT_CONSUMER.durable_name,
@@ -118,9 +142,10 @@ async def run_settlement_worker(
                 except SettlementFailed:
                     continue
     finally:
-        promoting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await promoting
+        for task in (promoting, recording):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
         await ring.close()

@@ -362,8 +362,9 @@ class DrawService:
         return result
 
     async def settle(self, organization_id: str, draw_id: str) -> DrawResult:
-        """Run the draw (see :meth:`run_draw`), then store its losers: what the settlement
-        worker does for a due draw. Safe to repeat after a failure at any point."""
+        """Run the draw (see :meth:`run_draw`), then store its losers, in one call. (The
+        settlement worker does the two apart: it acks the request once the draw commits,
+        and a loop of its own stores the losers.) Safe to repeat after a failure."""
         result = await self.run_draw(organization_id, draw_id)
         await self.record_losers(organization_id, draw_id)
         return result
