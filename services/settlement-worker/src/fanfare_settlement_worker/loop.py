@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import nats.errors
 from nats.aio.msg import Msg
+from psycopg import AsyncConnection
 
 from fanfare_core.adapters.postgres import schedule
 from fanfare_core.clock import Clock, SystemClock
@@ -58,17 +59,12 @@ async def _promote_forever(
     """Every second: let backups win in place of wins whose claim window ran out, and
     complete draws whose wins are all claimed or expired (safe on every replica)."""
     while not stop.is_set():
-        try:
-            async with resources.pool.connection() as conn:
-                due = await schedule.draws_to_promote(conn, clock.now())
-        except Exception as error:
-            log.warning("could not look for draws to promote", error=repr(error))
-            due = []
-        for organization_id, draw_id in due:
-            try:  # one draw's trouble must not hold up the others
-                await draws.promote_backups(organization_id, draw_id)
-            except Exception:
-                log.exception("backup promotion failed", draw=draw_id)
+        await _for_each_draw(
+            resources,
+            lambda conn: schedule.draws_to_promote(conn, clock.now()),
+            draws.promote_backups,
+            "draws to promote",
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=PROMOTE_EVERY)
 
@@ -81,18 +77,34 @@ async def _record_losers_forever(
     elsewhere or passes a failure cut short. A pass takes seconds for a million entries,
     so it runs here, apart from the settlement requests (acked once the draw commits)."""
     while not stop.is_set():
-        try:
-            async with resources.pool.connection() as conn:
-                unfinished = await schedule.draws_with_losers_to_record(conn)
-        except Exception as error:
-            log.warning("could not look for draws with losers to store", error=repr(error))
-            unfinished = []
-        for organization_id, draw_id in unfinished:
-            try:  # one draw's trouble must not hold up the others
-                await draws.record_losers(organization_id, draw_id)
-            except Exception:
-                log.exception("storing a draw's losers failed; will retry", draw=draw_id)
+        await _for_each_draw(
+            resources,
+            schedule.draws_with_losers_to_record,
+            draws.record_losers,
+            "draws with losers to store",
+        )
         await drawn.sleep(PROMOTE_EVERY, stop)
+
+
+async def _for_each_draw(
+    resources: Resources,
+    find: Callable[[AsyncConnection], Awaitable[list[tuple[str, str]]]],
+    act: Callable[[str, str], Awaitable[object]],
+    what: str,
+) -> None:
+    """``act`` on each ``(organization, draw)`` that ``find`` lists; one draw's trouble
+    does not hold up the others (it is logged, and the next round tries again)."""
+    try:
+        async with resources.pool.connection() as conn:
+            found = await find(conn)
+    except Exception as error:
+        log.warning(f"could not look for {what}", error=repr(error))
+        return
+    for organization_id, draw_id in found:
+        try:
+            await act(organization_id, draw_id)
+        except Exception:
+            log.exception(f"{what}: failed; will retry", draw=draw_id)
 
 
 async def run_settlement_worker(
