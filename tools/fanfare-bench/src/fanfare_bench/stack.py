@@ -90,6 +90,16 @@ class Stack:
         made: Tenant = await make_tenant(self.pool)
         return made
 
+    async def unpublished_events(self, subject_like: str = "%") -> int:
+        """Events in the outbox not yet relayed to JetStream (of subjects ``LIKE`` this)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND subject LIKE %s",
+                (subject_like,),
+            )
+            row = await cur.fetchone()
+        return 0 if row is None else int(row[0])
+
     def start(
         self, name: str, extra_env: dict[str, str] | None = None, *, pinned: bool = False
     ) -> ServiceProcess:

@@ -186,7 +186,6 @@ class DrawService:
         self._commitments: dict[str, str] = {}
         self._counts: dict[str, tuple[float, int]] = {}
         self._results: dict[str, DrawResult] = {}
-        self._recording_losers: set[str] = set()
 
     # -- shoppers ------------------------------------------------------------------------
 
@@ -453,26 +452,16 @@ class DrawService:
         another process is doing it (they take turns by transaction), and a pass cut short
         by a failure resumes where it stopped when called again."""
         await self.directory.get(organization_id, draw_id)  # the organization's draw
-        if draw_id in self._recording_losers:
-            return 0  # this process is at it already (the settlement and promotion loops)
-        self._recording_losers.add(draw_id)
-        try:
-            return await self._record_losers(organization_id, draw_id, chunk)
-        finally:
-            self._recording_losers.discard(draw_id)
-
-    async def _record_losers(self, organization_id: str, draw_id: str, chunk: int) -> int:
         after, stored, started = "", 0, time.perf_counter()
         while True:
             async with UnitOfWork(self._pool) as uow:
                 entries = uow.draw_entries
-                result = await entries.take_loser_pass(draw_id)
-                if result is None:
+                drawn_at = await entries.take_loser_pass(draw_id)
+                if drawn_at is None:
                     return stored
                 losers, last = await entries.record_losers(draw_id, after, chunk)
                 await outbox.append_encoded(
-                    uow.connection,
-                    _lost_events(organization_id, draw_id, losers, result.drawn_at),
+                    uow.connection, _lost_events(organization_id, draw_id, losers, drawn_at)
                 )
                 if last is None:
                     now = self._clock.now()

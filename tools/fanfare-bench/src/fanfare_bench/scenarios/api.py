@@ -229,10 +229,7 @@ async def events_relayed(stack: Stack, within: float = 120.0) -> None:
     rate measures that rate, not the API catching up on a backlog twice its size."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        async with stack.pool.connection() as conn:
-            cur = await conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            row = await cur.fetchone()
-        if row is not None and row[0] == 0:
+        if not await stack.unpublished_events():
             return
         await asyncio.sleep(0.2)
     raise RuntimeError(f"the outbox was not relayed within {within:.0f} s")

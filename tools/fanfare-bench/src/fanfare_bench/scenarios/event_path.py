@@ -120,14 +120,9 @@ async def _quiet(stack: Stack, nc: NatsClient, tenant: Tenant) -> None:
     js = nc.jetstream()
     deadline = time.monotonic() + QUIET_WITHIN
     while time.monotonic() < deadline:
-        async with stack.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND subject LIKE %s",
-                (f"fanfare.events.{tenant.organization_id}.%",),
-            )
-            row = await cur.fetchone()
+        unpublished = await stack.unpublished_events(f"fanfare.events.{tenant.organization_id}.%")
         info = await js.consumer_info(EVENTS_STREAM.name, SCHEDULER_CONSUMER.durable_name)
-        if row is not None and row[0] == 0 and not info.num_pending and not info.num_ack_pending:
+        if not unpublished and not info.num_pending and not info.num_ack_pending:
             return
         await asyncio.sleep(0.1)
     raise RuntimeError(f"the scheduler did not catch up within {QUIET_WITHIN:.0f} s")

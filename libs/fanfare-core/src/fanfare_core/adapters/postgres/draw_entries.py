@@ -288,9 +288,9 @@ class DrawEntryRepository:
 
     # -- the loser pass ------------------------------------------------------------------
 
-    async def take_loser_pass(self, draw_id: str) -> DrawResult | None:
-        """The draw's result if its losers are still to be stored and no other transaction
-        is storing them now (the pass's lock is held until this one ends)."""
+    async def take_loser_pass(self, draw_id: str) -> datetime | None:
+        """When the draw was drawn, if its losers are still to be stored and no other
+        transaction is storing them now (the pass's lock is held until this one ends)."""
         cur = await self._conn.execute(
             "SELECT pg_try_advisory_xact_lock(hashtextextended('draw losers ' || %s, 0))",
             (draw_id,),
@@ -299,10 +299,11 @@ class DrawEntryRepository:
         if row is None or not row[0]:
             return None
         cur = await self._conn.execute(
-            f"{_SELECT_RESULT} WHERE draw_id = %s AND losers_recorded_at IS NULL", (draw_id,)
+            "SELECT drawn_at FROM draw_results WHERE draw_id = %s AND losers_recorded_at IS NULL",
+            (draw_id,),
         )
         row = await cur.fetchone()
-        return None if row is None else _result(row)
+        return None if row is None else row[0]
 
     async def record_losers(
         self, draw_id: str, after: str, limit: int
