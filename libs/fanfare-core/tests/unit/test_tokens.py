@@ -120,10 +120,13 @@ def test_another_replicas_clock_may_run_a_little_ahead(service: TokenService) ->
 
 def test_alg_none_is_refused(service: TokenService, key: SigningKey) -> None:
     forged = assemble({"alg": "none", "kid": key.kid, "typ": "JWT"}, claims_of())
-    assert refused(service, forged) == "algorithm"
+    assert refused(service, forged) == "malformed"  # no signature at all
+    forged = assemble({"alg": "none", "kid": key.kid}, claims_of(), key.private_key.sign)
+    assert refused(service, forged) == "algorithm"  # even one our key made
     # The same claims with the algorithm named in another case, or no algorithm at all.
-    assert refused(service, assemble({"alg": "None", "kid": key.kid}, claims_of())) == "algorithm"
-    assert refused(service, assemble({"kid": key.kid}, claims_of())) == "algorithm"
+    for header in ({"alg": "None", "kid": key.kid}, {"kid": key.kid}):
+        forged = assemble(header, claims_of(), key.private_key.sign)
+        assert refused(service, forged) == "algorithm"
 
 
 @pytest.mark.parametrize("encoding", ["raw", "pem", "jwk-x"])
@@ -170,14 +173,16 @@ def test_a_tampered_payload_is_refused(service: TokenService) -> None:
     header, _, signature = token.split(".")
     claims = segments(token)[1] | {"sub": "cons_someone_else"}
     tampered = f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
-    assert refused(service, tampered) == "InvalidSignatureError"
+    assert refused(service, tampered) == "signature"
 
 
 def test_a_tampered_signature_is_refused(service: TokenService) -> None:
     header, payload, signature = issue(service).split(".")
     flipped = ("A" if signature[5] != "A" else "B").join([signature[:5], signature[6:]])
-    assert refused(service, f"{header}.{payload}.{flipped}") == "InvalidSignatureError"
-    assert refused(service, f"{header}.{payload}.") in {"InvalidSignatureError", "DecodeError"}
+    assert refused(service, f"{header}.{payload}.{flipped}") == "signature"
+    assert refused(service, f"{header}.{payload}.") == "malformed"
+    assert refused(service, f"{header}.{payload}.{signature[:-4]}") == "signature"  # too short
+    assert refused(service, f"{header}.{payload}.{signature}AAAA") == "signature"  # too long
 
 
 def test_a_token_of_an_unknown_key_is_refused(service: TokenService, key: SigningKey) -> None:
@@ -186,7 +191,7 @@ def test_a_token_of_an_unknown_key_is_refused(service: TokenService, key: Signin
     # A stranger's signature under our kid does not verify either.
     header, payload, _ = issue(service).split(".")
     _, _, foreign_signature = issue(stranger).split(".")
-    assert refused(service, f"{header}.{payload}.{foreign_signature}") == "InvalidSignatureError"
+    assert refused(service, f"{header}.{payload}.{foreign_signature}") == "signature"
     no_kid = jwt.encode(claims_of(), key.private_key, algorithm="EdDSA")
     assert refused(service, no_kid) == "unknown key"
     odd_kid = assemble({"alg": "EdDSA", "kid": 7}, claims_of(), key.private_key.sign)
@@ -194,9 +199,9 @@ def test_a_token_of_an_unknown_key_is_refused(service: TokenService, key: Signin
 
 
 def test_wrong_audience_issuer_and_type_are_refused(service: TokenService) -> None:
-    assert refused(service, issue(service), audience="org_2") == "InvalidAudienceError"
+    assert refused(service, issue(service), audience="org_2") == "audience"
     other_issuer = TokenService(service.ring, "someone-else")
-    assert refused(service, issue(other_issuer)) == "InvalidIssuerError"
+    assert refused(service, issue(other_issuer)) == "issuer"
     assert refused(service, issue(service, token_type="admission")) == "token type"
 
 
@@ -207,7 +212,7 @@ def test_a_token_missing_a_claim_is_refused(
     token = jwt.encode(
         claims_of(**{claim: None}), key.private_key, algorithm="EdDSA", headers={"kid": key.kid}
     )
-    assert refused(service, token) == "MissingRequiredClaimError"
+    assert refused(service, token) == f"no {claim}"
 
 
 @pytest.mark.parametrize(
@@ -224,7 +229,64 @@ def test_claims_of_the_wrong_type_are_refused(
 
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "eyJhbGciOiJFZERTQSJ9..", "x" * 5000])
 def test_malformed_tokens_are_refused(service: TokenService, garbage: str) -> None:
-    refused(service, garbage)
+    assert refused(service, garbage) == "malformed"
+
+
+def test_segments_must_be_unpadded_base64url(service: TokenService, key: SigningKey) -> None:
+    header, payload, signature = issue(service).split(".")
+    for token in (
+        f"{header}=.{payload}.{signature}",  # padding
+        f"{header}.{payload}.{signature}=",
+        f"{header}.{payload}+.{signature}",  # the standard alphabet's characters
+        f"{header}.{payload}.{signature[:10]}/{signature[11:]}",
+        f"{header}.{payload} .{signature}",
+        f"{header}.{payload}.{signature}.{signature}",  # a fourth segment
+        f"{header}.{payload}.{signature[:10]}\u00e9{signature[11:]}",
+    ):
+        assert refused(service, token) == "malformed", token
+    assert refused(service, f"{b64(b'[1, 2]')}.{payload}.{signature}") == "malformed"
+    # The claims are read only once the signature verified, and then must be an object.
+    assert refused(service, f"{header}.{b64(b'not json')}.{signature}") == "signature"
+    for claims in (b"not json", b'["iss"]'):
+        signing_input = f"{header}.{b64(claims)}"
+        forged = f"{signing_input}.{b64(key.private_key.sign(signing_input.encode()))}"
+        assert refused(service, forged) == "malformed"
+
+
+def test_the_signature_covers_the_header(service: TokenService, key: SigningKey) -> None:
+    _, payload, signature = issue(service).split(".")
+    other_header = b64(json.dumps({"alg": "EdDSA", "kid": key.kid, "typ": "JWT", "x": 1}).encode())
+    assert refused(service, f"{other_header}.{payload}.{signature}") == "signature"
+
+
+def test_a_list_audience_verifies_when_it_names_ours(
+    service: TokenService, key: SigningKey
+) -> None:
+    def signed(audience: object) -> str:
+        return jwt.encode(
+            claims_of(aud=audience), key.private_key, algorithm="EdDSA", headers={"kid": key.kid}
+        )
+
+    listed = signed(["org_x", "org_1"])
+    assert service.verify(listed, audience="org_1", token_type="access", now=T0).audience == "org_1"
+    assert refused(service, signed(["org_x"])) == "audience"
+    assert refused(service, signed(7)) == "audience"
+
+
+def test_a_token_signed_by_pyjwt_for_another_verifier_still_verifies(
+    service: TokenService, key: SigningKey
+) -> None:
+    # Tokens are standard JWTs: what a standard library signs with our key verifies here.
+    token = jwt.encode(
+        claims_of(fph="ab" * 32, sid="sess_1"), key.private_key, algorithm="EdDSA",
+        headers={"kid": key.kid},
+    )  # fmt: skip
+    claims = service.verify(token, audience="org_1", token_type="access", now=T0)
+    assert (claims.subject, claims.fingerprint_hash, claims.extra) == (
+        "cons_1",
+        "ab" * 32,
+        {"sid": "sess_1"},
+    )
 
 
 # --- rotation -------------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 Every request of a flash crowd is counted against its limits, and a round trip to Redis
 costs far more Python than Redis's own work. So the counts asked for during one turn of
 the event loop go in one round trip (:class:`RoundTrips`): one script call per counter,
-which increments it, starts its window when it is new, and answers the count and the
-seconds the window has left. One counter per script call keeps every call on one key, so
-the counters of one request may live on different cluster shards.
+which adds that turn's requests to it, starts its window when it is new, and answers the
+count and the seconds the window has left. A counter several requests of the turn share
+(a busy address) is called once, and its requests get consecutive counts in the order
+they asked. One counter per script call keeps every call on one key, so the counters of
+one request may live on different cluster shards.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -18,11 +21,11 @@ from redis.exceptions import NoScriptError
 
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 
-# KEYS[1] = the counter, ARGV[1] = the window in seconds. A counter without an expiry (it
-# cannot happen, but would never reset) gets one.
+# KEYS[1] = the counter, ARGV[1] = the window in seconds, ARGV[2] = how many to add. A
+# counter without an expiry (it cannot happen, but would never reset) gets one.
 _COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local left = redis.call('TTL', KEYS[1])
 if left < 0 then
     redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -55,17 +58,29 @@ class RateLimits:
         return max(waits) if waits else None
 
     async def _count(self, _: None, requests: list[tuple[str, ...]]) -> list[list[tuple[int, int]]]:
-        keys = [key for request in requests for key in request]
+        added = Counter(key for request in requests for key in request)
+        keys = list(added)
         try:
-            replies = await self._count_keys(keys)
+            replies = await self._count_keys(keys, added)
         except NoScriptError:  # Redis restarted or was flushed since the script was loaded
             await self._redis.script_load(_COUNT)
-            replies = await self._count_keys(keys)
-        counts = iter((int(count), int(left)) for count, left in replies)
-        return [[next(counts) for _ in request] for request in requests]
+            replies = await self._count_keys(keys, added)
+        # Each key's requests take its counts before the script's answer, in order.
+        next_count = {
+            key: int(count) - added[key] for key, (count, _) in zip(keys, replies, strict=True)
+        }
+        left = {key: int(seconds) for key, (_, seconds) in zip(keys, replies, strict=True)}
+        counts: list[list[tuple[int, int]]] = []
+        for request in requests:
+            mine = []
+            for key in request:
+                next_count[key] += 1
+                mine.append((next_count[key], left[key]))
+            counts.append(mine)
+        return counts
 
-    async def _count_keys(self, keys: list[str]) -> list[list[int]]:
+    async def _count_keys(self, keys: list[str], added: Counter[str]) -> list[list[int]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.evalsha(_COUNT_SHA, 1, f"rl:{key}", self._window)
+                pipe.evalsha(_COUNT_SHA, 1, f"rl:{key}", self._window, added[key])
             return list(await pipe.execute())
