@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 import msgspec
-from cryptography.exceptions import InvalidSignature
+from nacl.exceptions import BadSignatureError
 
 from fanfare_core.auth.signing_keys import KeyRing, SigningKey
 from fanfare_core.domain.consumers import fingerprint_hash
@@ -189,7 +189,7 @@ class TokenService:
         if len(signature) != _SIGNATURE_LENGTH:
             raise InvalidToken("signature")
         try:
-            key.public_key.verify(signature, token[: len(head) + 1 + len(body)].encode())
-        except InvalidSignature as error:
+            key.verify_key.verify(token[: len(head) + 1 + len(body)].encode(), signature)
+        except BadSignatureError as error:
             raise InvalidToken("signature") from error
         return _json_object(body), key

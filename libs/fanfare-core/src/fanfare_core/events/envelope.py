@@ -45,13 +45,24 @@ def _plain(value: object) -> object:
     return value
 
 
+_layouts: dict[type[Event], tuple[tuple[str, str], ...]] = {}
+
+
+def _data_fields(event_type: type[Event]) -> tuple[tuple[str, str], ...]:
+    """``(attribute, JSON name)`` of each field of an event type that goes in ``data``
+    (worked out once per type: every enter of a crowd writes an event)."""
+    layout = _layouts.get(event_type)
+    if layout is None:
+        layout = _layouts[event_type] = tuple(
+            (f.name, _camel(f.name)) for f in fields(event_type) if f.name not in _ENVELOPE_FIELDS
+        )
+    return layout
+
+
 def to_envelope(event: Event, event_id: str) -> Envelope:
     """The envelope of a domain event; its data is the event's own fields in camelCase."""
-    data = {
-        _camel(f.name): _plain(getattr(event, f.name))
-        for f in fields(event)
-        if f.name not in _ENVELOPE_FIELDS
-    }
+    layout = _data_fields(type(event))
+    data = {name: _plain(getattr(event, attribute)) for attribute, name in layout}
     return Envelope(
         id=event_id,
         type=event.type_name,

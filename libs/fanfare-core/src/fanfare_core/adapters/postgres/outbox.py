@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 
 from fanfare_core.domain.events import Event
 from fanfare_core.events.envelope import encode_event
-from fanfare_core.ids import new_id
+from fanfare_core.ids import new_ids
 
 #: The channel PostgreSQL notifies when events commit, so the relay wakes at once.
 OUTBOX_CHANNEL = "fanfare_outbox"
@@ -26,13 +26,12 @@ class PendingMessage:
 
 async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
     """Write ``events`` to the outbox inside the caller's transaction; return their ids."""
-    ids: list[str] = []
+    events = list(events)
+    ids = new_ids("evt", len(events))
     subjects: list[str] = []
     payloads: list[bytes] = []
-    for event in events:
-        event_id = new_id("evt")
+    for event, event_id in zip(events, ids, strict=True):
         subject, payload = encode_event(event, event_id)
-        ids.append(event_id)
         subjects.append(subject)
         payloads.append(payload)
     if ids:

@@ -23,41 +23,52 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 from fanfare_core.domain.timing import format_optional_instant
 
-_APPLY = """
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[3], 'n', ARGV[4], 'e', ARGV[5],
-           'a', ARGV[6], 'x', ARGV[7], 't', ARGV[8], 'd', ARGV[9])
-if ARGV[3] == 'QUEUED' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
-else
-  redis.call('ZREM', KEYS[2], ARGV[2])
-end
-if ARGV[3] == 'ADMITTED' then
-  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
-else
-  redis.call('ZREM', KEYS[3], ARGV[2])
-end
-return 1
-"""
-
-# KEYS: the waiting set, the ready flag, then the hash of each consumer; ARGV: the consumers.
-# Answers {ready, one string per consumer}: "" when the consumer has no entry, else
+# One script writes committed entries through and then reads consumers' states, so a batch
+# of enters costs one command (one reply to parse) however many entries it holds; a poll
+# is the same script with nothing to write, a rebuild the same with nothing to read.
+#
+# KEYS: the waiting set, the admitted set, the ready flag, the hash of each written
+# consumer, then the hash of each consumer read. ARGV: how many writes; nine fields per
+# write (version, consumer, status, arrival, entered, admitted, expires, token, deny
+# reason); then the consumers read.
+#
+# A write applies only if its version is newer than what the hash holds.
+#
+# Answers {ready, one string per consumer read}: "" when the consumer has no entry, else
 # "status|entered|admitted|expires|deny reason|rank|token" ("" for what is unset; only the
 # token, last, could ever hold a "|"). One flat reply is much cheaper to parse than
 # HGETALL + ZRANK + EXISTS replies per consumer.
-_READ = """
-local out = {redis.call('EXISTS', KEYS[2])}
-for i = 1, #ARGV do
-  local f = redis.call('HMGET', KEYS[i + 2], 's', 'e', 'a', 'x', 'd', 't')
+_WRITE_AND_READ = """
+local writes = tonumber(ARGV[1])
+for i = 0, writes - 1 do
+  local key, f = KEYS[4 + i], 2 + i * 9
+  local consumer, status = ARGV[f + 1], ARGV[f + 2]
+  if tonumber(redis.call('HGET', key, 'v') or '0') < tonumber(ARGV[f]) then
+    redis.call('HSET', key, 'v', ARGV[f], 's', status, 'n', ARGV[f + 3], 'e', ARGV[f + 4],
+               'a', ARGV[f + 5], 'x', ARGV[f + 6], 't', ARGV[f + 7], 'd', ARGV[f + 8])
+    if status == 'QUEUED' then
+      redis.call('ZADD', KEYS[1], ARGV[f + 3], consumer)
+    else
+      redis.call('ZREM', KEYS[1], consumer)
+    end
+    if status == 'ADMITTED' then
+      redis.call('ZADD', KEYS[2], ARGV[f + 6], consumer)
+    else
+      redis.call('ZREM', KEYS[2], consumer)
+    end
+  end
+end
+local out = {redis.call('EXISTS', KEYS[3])}
+local first_key, first_arg = 3 + writes, 1 + writes * 9
+for i = 1, #ARGV - first_arg do
+  local f = redis.call('HMGET', KEYS[first_key + i], 's', 'e', 'a', 'x', 'd', 't')
   if f[1] then
-    local rank = redis.call('ZRANK', KEYS[1], ARGV[i])
+    local rank = redis.call('ZRANK', KEYS[1], ARGV[first_arg + i])
     out[i + 1] = table.concat({f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '',
                                rank or '', f[6] or ''}, '|')
   else
@@ -112,11 +123,29 @@ def _packed_state(packed: bytes | str) -> LineState | None:
     )
 
 
-def _read_call(queue_id: str, consumer_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The keys and arguments of the read script for these consumers of one queue."""
+def _line_call(
+    queue_id: str, entries: Sequence[QueueEntry], consumer_ids: Sequence[str]
+) -> tuple[list[str], list[str | int | float]]:
+    """The keys and arguments of the script for these writes and reads of one queue."""
     prefix = _prefix(queue_id)
-    keys = [f"{prefix}:w", f"{prefix}:ready", *[f"{prefix}:c:{c}" for c in consumer_ids]]
-    return keys, list(consumer_ids)
+    keys = [f"{prefix}:w", f"{prefix}:a", f"{prefix}:ready"]
+    args: list[str | int | float] = [len(entries)]
+    for entry in entries:
+        keys.append(f"{prefix}:c:{entry.consumer_id}")
+        args += (
+            entry.version,
+            entry.consumer_id,
+            entry.status.value,
+            entry.arrival,
+            format_optional_instant(entry.entered_at) or "",
+            format_optional_instant(entry.admitted_at) or "",
+            "" if entry.expires_at is None else entry.expires_at.timestamp(),
+            entry.admission_token or "",
+            entry.deny_reason or "",
+        )
+    keys += [f"{prefix}:c:{c}" for c in consumer_ids]
+    args += consumer_ids
+    return keys, args
 
 
 def _line_reads(reply: list[bytes | int]) -> list[LineRead]:
@@ -133,8 +162,7 @@ class QueueLine:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._apply = redis.register_script(_APPLY)
-        self._read_script = redis.register_script(_READ)
+        self._script = redis.register_script(_WRITE_AND_READ)
         self._reads: RoundTrips[str, str, LineRead] = RoundTrips(self._read_many)
 
     async def read(self, queue_id: str, consumer_id: str) -> LineRead:
@@ -143,48 +171,23 @@ class QueueLine:
         return await self._reads.read(queue_id, consumer_id)
 
     async def _read_many(self, queue_id: str, consumer_ids: list[str]) -> list[LineRead]:
-        keys, args = _read_call(queue_id, consumer_ids)
-        return _line_reads(await self._read_script(keys=keys, args=args))
+        return await self.write_and_read(queue_id, (), consumer_ids)
 
     async def write_and_read(
         self, queue_id: str, entries: Sequence[QueueEntry], consumer_ids: Sequence[str]
     ) -> list[LineRead]:
         """Write committed entries of one queue through, then read these consumers' states
-        (after the writes, so they show them): one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                await self._queue_apply(pipe, entry)
-            keys, args = _read_call(queue_id, consumer_ids)
-            await self._read_script(keys=keys, args=args, client=pipe)
-            *_, reply = await pipe.execute()
-        return _line_reads(reply)
-
-    async def _queue_apply(self, pipe: Pipeline, entry: QueueEntry) -> None:
-        prefix = _prefix(entry.queue_id)
-        await self._apply(
-            keys=[f"{prefix}:c:{entry.consumer_id}", f"{prefix}:w", f"{prefix}:a"],
-            args=[
-                entry.version,
-                entry.consumer_id,
-                entry.status.value,
-                entry.arrival,
-                format_optional_instant(entry.entered_at) or "",
-                format_optional_instant(entry.admitted_at) or "",
-                "" if entry.expires_at is None else entry.expires_at.timestamp(),
-                entry.admission_token or "",
-                entry.deny_reason or "",
-            ],
-            client=pipe,
-        )
+        (after the writes, so they show them): one command."""
+        keys, args = _line_call(queue_id, entries, consumer_ids)
+        return _line_reads(await self._script(keys=keys, args=args))
 
     async def write(self, entries: Sequence[QueueEntry]) -> None:
         """Write committed entries through; the newest version of each wins."""
-        if not entries:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                await self._queue_apply(pipe, entry)
-            await pipe.execute()
+        by_queue: dict[str, list[QueueEntry]] = {}
+        for entry in entries:
+            by_queue.setdefault(entry.queue_id, []).append(entry)
+        for queue_id, written in by_queue.items():
+            await self.write_and_read(queue_id, written, ())
 
     async def counts(self, queue_id: str, now: datetime) -> tuple[bool, int]:
         """Whether the line is complete, and how many consumers hold a place."""
