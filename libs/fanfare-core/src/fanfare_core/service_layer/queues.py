@@ -123,6 +123,42 @@ def _sticky_denial(entry: QueueEntry) -> bool:
     )
 
 
+def _at_the_door(
+    info: QueueInfo,
+    firsts: dict[str, _Enter],
+    found: dict[str, QueueEntry],
+    completed: dict[str, int],
+    now: datetime,
+    outcomes: dict[str, QueueEntry | Exception],
+    written: list[QueueEntry],
+) -> tuple[list[_Enter], int]:
+    """Sort a batch's consumers: those who keep the place (or denial) they have are
+    answered with it, those past the sequence's order limit are denied (``written``), and
+    the rest are newcomers to the back of the line. Returns the newcomers and how many of
+    them held an admission that ran out (a place still counted until freed)."""
+    newcomers: list[_Enter] = []
+    lapsed = 0
+    for consumer_id, request in firsts.items():
+        entry = found.get(consumer_id)
+        if entry is not None and (entry.holds_place(now) or _sticky_denial(entry)):
+            outcomes[consumer_id] = entry
+        elif info.order_limit is not None and completed.get(consumer_id, 0) >= info.order_limit:
+            entry = entry or QueueEntry.first_entry(
+                queue=info.queue, consumer_id=consumer_id, arrival=0,
+                fingerprint_hash=request.fingerprint_hash, now=now,
+            )  # fmt: skip
+            entry.events.clear()  # denied at the door: the consumer never entered
+            entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
+            outcomes[consumer_id] = entry
+            written.append(entry)
+        else:
+            if entry is not None and entry.status is EntryStatus.ADMITTED:
+                entry.expire(now)
+                lapsed += 1
+            newcomers.append(request)
+    return newcomers, lapsed
+
+
 def _full(queue: Distribution) -> QueueFull:
     return QueueFull(retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1))))
 
@@ -194,41 +230,29 @@ class QueueService:
             firsts.setdefault(request.consumer_id, request)
         outcomes: dict[str, QueueEntry | Exception] = {}
         written: list[QueueEntry] = []
+        uncapped = queue.max_capacity is None
         async with UnitOfWork(self._pool) as uow:
             entries = uow.queue_entries
-            found = await entries.get_many_for_update(queue_id, list(firsts))
+            # An uncapped queue has a place for everyone: arrival numbers are drawn with
+            # the locks, one for each consumer (those who already hold a place leave a
+            # gap in the numbers, which positions never show).
+            found, drawn = await entries.get_many_for_update_and_draw(
+                queue_id, list(firsts), len(firsts) if uncapped else 0
+            )
             completed = (
                 {}
                 if info.order_limit is None
                 else await entries.completed_in_sequence_of(list(firsts), queue.sequence_id)
             )
-            newcomers: list[_Enter] = []
-            lapsed = 0  # admissions that ran out and still count as held places
-            for consumer_id, request in firsts.items():
-                entry = found.get(consumer_id)
-                if entry is not None and (entry.holds_place(now) or _sticky_denial(entry)):
-                    outcomes[consumer_id] = entry
-                elif (
-                    info.order_limit is not None
-                    and completed.get(consumer_id, 0) >= info.order_limit
-                ):
-                    entry = entry or QueueEntry.first_entry(
-                        queue=queue, consumer_id=consumer_id, arrival=0,
-                        fingerprint_hash=request.fingerprint_hash, now=now,
-                    )  # fmt: skip
-                    entry.events.clear()  # denied at the door: the consumer never entered
-                    entry.deny(DenyReason.ORDER_LIMIT_EXCEEDED, now)
-                    outcomes[consumer_id] = entry
-                    written.append(entry)
-                else:
-                    if entry is not None and entry.status is EntryStatus.ADMITTED:
-                        entry.expire(now)
-                        lapsed += 1
-                    newcomers.append(request)
+            newcomers, lapsed = _at_the_door(info, firsts, found, completed, now, outcomes, written)
             if lapsed:
                 await entries.free_places(queue_id, lapsed)
-            arrivals, freed = await self._take_places(uow, queue, len(newcomers), set(firsts), now)
-            written.extend(freed)
+            if uncapped:
+                arrivals: list[int] = drawn[: len(newcomers)]
+            else:
+                arrivals = await self._take_places(
+                    uow, queue, len(newcomers), set(firsts), now, written
+                )
             for request, arrival in zip(newcomers, arrivals, strict=False):
                 entry = found.get(request.consumer_id)
                 if entry is None:
@@ -245,8 +269,13 @@ class QueueService:
                 entry = found.get(request.consumer_id)
                 if entry is not None and entry.status is EntryStatus.LEFT and entry.events:
                     written.append(entry)  # its lapsed admission was freed above
-            await entries.save_many(written)
-            await uow.commit()
+            # The entries, the places they hold, their events and the COMMIT: one round trip.
+            async with uow.pipeline():
+                sent = await entries.send_many(written)
+                if uncapped and arrivals:
+                    await entries.add_places(queue_id, len(arrivals))
+                await uow.commit()
+            await entries.take_versions(sent)
         answered = [o for o in outcomes.values() if isinstance(o, QueueEntry)]
         settled = await self._settle(queue_id, written, answered)
         states: dict[str, ConsumerState | Exception] = {
@@ -374,29 +403,36 @@ class QueueService:
     # -- internals ------------------------------------------------------------------------
 
     async def _take_places(
-        self, uow: UnitOfWork, queue: Distribution, count: int, entering: set[str], now: datetime
-    ) -> tuple[list[int], list[QueueEntry]]:
-        """Take up to ``count`` places at the back of the line (all of them unless the
-        queue's cap stops it): their arrival numbers, ascending, and the admissions that
-        ran out and were freed to make room (of consumers other than ``entering``)."""
+        self,
+        uow: UnitOfWork,
+        queue: Distribution,
+        count: int,
+        entering: set[str],
+        now: datetime,
+        freed: list[QueueEntry],
+    ) -> list[int]:
+        """Take up to ``count`` places at the back of a capped queue's line, as many as its
+        cap leaves: their arrival numbers, ascending. Admissions that ran out and were freed
+        to make room (of consumers other than ``entering``) are added to ``freed``."""
         entries = uow.queue_entries
         capacity = queue.max_capacity
-        if count == 0:
-            return [], []
-        if capacity is None:
-            return await entries.count_places_and_next_arrivals(queue.id, count), []
+        if count == 0 or capacity is None:
+            return []
         taken = await entries.take_places(queue.id, capacity, count, now)
-        freed: list[QueueEntry] = []
         if taken < count:
             # Sessions that ran out still count until freed: free them and look again.
-            for entry in await entries.expired_admissions(queue.id, now):
-                if entry.consumer_id not in entering:  # those are being entered again
-                    entry.expire(now)
-                    freed.append(entry)
-            if freed:
-                await entries.free_places(queue.id, len(freed))
+            expired = [
+                entry
+                for entry in await entries.expired_admissions(queue.id, now)
+                if entry.consumer_id not in entering  # those are being entered again
+            ]
+            for entry in expired:
+                entry.expire(now)
+            freed.extend(expired)
+            if expired:
+                await entries.free_places(queue.id, len(expired))
                 taken += await entries.take_places(queue.id, capacity, count - taken, now)
-        return await entries.next_arrivals(taken), freed
+        return await entries.next_arrivals(taken)
 
     async def _change(
         self,

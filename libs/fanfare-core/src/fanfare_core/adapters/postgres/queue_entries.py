@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from fanfare_core.adapters.postgres.versioned import save_versioned
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
@@ -55,6 +56,19 @@ _UPSERT_MANY = (
     + " RETURNING consumer_id, version"
 )
 
+_LOCK_MANY = (
+    f"{_SELECT} WHERE queue_id = %s AND consumer_id = ANY(%s) ORDER BY consumer_id FOR UPDATE"
+)
+_NEXT_ARRIVALS = "SELECT nextval('queue_arrival_order') FROM generate_series(1, %s)"
+
+
+@dataclass(frozen=True, slots=True)
+class SentEntries:
+    """An upsert of entries sent by :meth:`QueueEntryRepository.send_many`."""
+
+    cursor: AsyncCursor[tuple[Any, ...]] | None
+    entries: Sequence[QueueEntry]
+
 
 def _entry(row: tuple[Any, ...]) -> QueueEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
@@ -92,18 +106,31 @@ class QueueEntryRepository:
     ) -> dict[str, QueueEntry]:
         """The entries of these consumers that exist, locked in one order (consumer id) so
         that batches of other processes cannot deadlock with this one."""
-        cur = await self._conn.execute(
-            f"{_SELECT} WHERE queue_id = %s AND consumer_id = ANY(%s)"
-            " ORDER BY consumer_id FOR UPDATE",
-            (queue_id, list(consumer_ids)),
-        )
-        return {entry.consumer_id: entry for entry in map(_entry, await cur.fetchall())}
+        found, _ = await self.get_many_for_update_and_draw(queue_id, consumer_ids, 0)
+        return found
+
+    async def get_many_for_update_and_draw(
+        self, queue_id: str, consumer_ids: Sequence[str], arrivals: int
+    ) -> tuple[dict[str, QueueEntry], list[int]]:
+        """What :meth:`get_many_for_update` gives, and ``arrivals`` new arrival numbers
+        (ascending): one round trip, which carries the transaction's ``BEGIN`` too."""
+        async with self._conn.pipeline():
+            locked = await self._conn.execute(_LOCK_MANY, (queue_id, list(consumer_ids)))
+            drawn = await self._conn.execute(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
+        found = {entry.consumer_id: entry for entry in map(_entry, await locked.fetchall())}
+        return found, [] if drawn is None else sorted(int(row[0]) for row in await drawn.fetchall())
 
     async def save_many(self, entries: Sequence[QueueEntry]) -> None:
         """Insert or update the entries of different consumers in one statement; each takes
         a new version."""
+        await self.take_versions(await self.send_many(entries))
+
+    async def send_many(self, entries: Sequence[QueueEntry]) -> SentEntries:
+        """The statement of :meth:`save_many`, sent but not read: in a pipeline it travels
+        with what follows (the commit). The entries' events are to publish from now on;
+        :meth:`take_versions` gives them their new versions once the results are in."""
         if not entries:
-            return
+            return SentEntries(None, entries)
         columns = _COLUMNS[:-1]
         status = columns.index("status")
         arrays: list[list[Any]] = [[] for _ in columns]
@@ -113,12 +140,17 @@ class QueueEntryRepository:
                     entry.status.value if index == status else getattr(entry, column)
                 )
         cur = await self._conn.execute(_UPSERT_MANY, arrays)
-        by_consumer = {entry.consumer_id: entry for entry in entries}
-        for consumer_id, version in await cur.fetchall():
-            by_consumer[str(consumer_id)].version = int(version)
         for entry in entries:
             if not any(e is entry for e in self.seen):
                 self.seen.append(entry)
+        return SentEntries(cur, entries)
+
+    async def take_versions(self, sent: SentEntries) -> None:
+        if sent.cursor is None:
+            return
+        by_consumer = {entry.consumer_id: entry for entry in sent.entries}
+        for consumer_id, version in await sent.cursor.fetchall():
+            by_consumer[str(consumer_id)].version = int(version)
 
     async def get(self, queue_id: str, consumer_id: str) -> QueueEntry | None:
         cur = await self._conn.execute(
@@ -198,21 +230,16 @@ class QueueEntryRepository:
 
     async def next_arrivals(self, count: int) -> list[int]:
         """``count`` new arrival numbers, ascending."""
-        cur = await self._conn.execute(
-            "SELECT nextval('queue_arrival_order') FROM generate_series(1, %s)", (count,)
-        )
+        cur = await self._conn.execute(_NEXT_ARRIVALS, (count,))
         return sorted(int(row[0]) for row in await cur.fetchall())
 
-    async def count_places_and_next_arrivals(self, queue_id: str, count: int) -> list[int]:
-        """Count ``count`` held places of an uncapped queue (only if a cap once made a
-        counter) and draw as many arrival numbers, ascending, in one round trip."""
-        cur = await self._conn.execute(
-            "WITH counted AS (UPDATE queue_holdings SET holding = holding + %s"
-            " WHERE queue_id = %s RETURNING 1)"
-            " SELECT nextval('queue_arrival_order') FROM generate_series(1, %s)",
-            (count, queue_id, count),
+    async def add_places(self, queue_id: str, count: int) -> None:
+        """Count ``count`` more held places of an uncapped queue (only if a cap once made a
+        counter: the counter then stays right should a cap be set again)."""
+        await self._conn.execute(
+            "UPDATE queue_holdings SET holding = holding + %s WHERE queue_id = %s",
+            (count, queue_id),
         )
-        return sorted(int(row[0]) for row in await cur.fetchall())
 
     async def free_places(self, queue_id: str, count: int = 1) -> None:
         await self._conn.execute(

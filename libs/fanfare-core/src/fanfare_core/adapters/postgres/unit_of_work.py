@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from psycopg import AsyncConnection
@@ -76,6 +77,11 @@ class UnitOfWork:
         if self._conn is None:
             raise RuntimeError("the unit of work is not open")
         return self._conn
+
+    def pipeline(self) -> AbstractAsyncContextManager[object]:
+        """Statements sent inside travel together, in one round trip with the commit when
+        it comes last (their results are read once the block ends)."""
+        return self.connection.pipeline()
 
     def record(self, event: Event) -> None:
         """An event that is not an aggregate's, to commit with this unit of work."""
