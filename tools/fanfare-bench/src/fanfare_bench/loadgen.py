@@ -166,6 +166,8 @@ class RunStats:
     seconds: float
     histogram: HdrHistogram
     first_failure: str = ""
+    #: CPU time the server process spent per successful answer, where it was measured.
+    cpu_us: float | None = None
 
     @property
     def throughput(self) -> float:

@@ -36,7 +36,10 @@ async def main(scenario: str, delay: float, seconds: int, output: str) -> None:
     async with open_stack() as stack:
         process = stack.start("consumer-api", API_ENVIRONMENT, pinned=True)
         port = process.spec.port
-        api = Api("127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant())
+        api = Api(
+            "127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant(),
+            pid=process.pid,
+        )  # fmt: skip
         sizes = Sizes.of(Size.FULL)
         base, line = await baseline(api, sizes, Size.FULL)
         print(line.line())
