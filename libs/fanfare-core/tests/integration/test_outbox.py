@@ -118,6 +118,32 @@ async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
         await client.close()
 
 
+async def test_batches_go_out_in_order_and_each_event_once(pool, tenant, settings) -> None:  # type: ignore[no-untyped-def]
+    client = await nats.connect(settings.nats_url)
+    js = client.jetstream()
+    await declare_streams(js)
+    # Batches of 8 without waiting for each acknowledgement: 20 events take three passes.
+    relay = OutboxRelay(pool, js, database_url=settings.database_url, batch_size=8)
+    try:
+        queue = await create_queue(pool, tenant, "Busy")
+        for number in range(19):
+            await update_distribution(
+                UnitOfWork(pool), SystemClock(), tenant.principal, Kind.QUEUE, queue.id,
+                DistributionChanges(name=f"Busy {number}"),
+            )  # fmt: skip
+        written = await pending_ids(pool, tenant.organization_id)
+        assert len(written) == 20
+        while await relay.publish_pending():
+            pass
+        assert await pending_ids(pool, tenant.organization_id) == []
+        messages = await stream_messages(
+            js, f"fanfare.events.{tenant.organization_id}.{queue.id}.>"
+        )
+        assert [m["id"] for m in messages] == written
+    finally:
+        await client.close()
+
+
 class CommitsDuringPublish:
     """Stands in for JetStream: the first publish commits another event meanwhile, as a
     busy service would while the relay is in the middle of a pass."""
@@ -127,10 +153,15 @@ class CommitsDuringPublish:
         self.subjects: list[str] = []
         self.second: Distribution | None = None
 
-    async def publish(self, subject: str, payload: bytes, **_: object) -> None:
+    async def publish_async(
+        self, subject: str, payload: bytes, **_: object
+    ) -> asyncio.Future[None]:
         self.subjects.append(subject)
         if self.second is None and self.tenant.organization_id in subject:
             self.second = await create_queue(self.pool, self.tenant, "Meanwhile")
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
 
 
 async def test_an_event_committed_during_a_relay_pass_goes_out_without_waiting_for_the_poll(

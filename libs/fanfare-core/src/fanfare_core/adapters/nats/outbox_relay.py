@@ -14,6 +14,7 @@ import contextlib
 
 import psycopg
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -46,18 +47,33 @@ class OutboxRelay:
         self._wakeup = Wakeup()
 
     async def publish_pending(self) -> int:
-        """Publish one batch; return how many messages went out."""
+        """Publish one batch; return how many messages went out.
+
+        The batch goes out in order without waiting for each acknowledgement (one round
+        trip to JetStream for the batch, not one per message); the messages are then
+        stamped up to the first one not acknowledged, and the rest wait for the next pass
+        (published again, and dropped by JetStream as duplicates where they had arrived).
+        """
         published: list[int] = []
         async with self._pool.connection() as conn:
             try:
-                for message in await outbox.claim_pending(conn, self._batch_size):
-                    await self._js.publish(
-                        message.subject,
-                        message.payload,
-                        timeout=self._publish_timeout,
-                        headers={"Nats-Msg-Id": message.id},
-                    )
-                    published.append(message.position)
+                messages = await outbox.claim_pending(conn, self._batch_size)
+                acks: list[asyncio.Future[PubAck]] = []
+                try:
+                    for message in messages:
+                        ack = await self._js.publish_async(
+                            message.subject, message.payload,
+                            headers={"Nats-Msg-Id": message.id},
+                            wait_stall=self._publish_timeout,
+                        )  # fmt: skip
+                        acks.append(ack)
+                    async with asyncio.timeout(self._publish_timeout):
+                        for message, ack in zip(messages, acks, strict=True):
+                            await ack
+                            published.append(message.position)
+                finally:
+                    for ack in acks:
+                        ack.cancel()  # what is still waiting: given up on (no-op when done)
             finally:
                 # Stamp what did go out even when a later publish failed.
                 await outbox.mark_published(conn, published)
