@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import nats
 import pytest
@@ -11,10 +12,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.nats.connection import declare_streams
 from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
+from fanfare_core.adapters.postgres import outbox
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import Distribution, DistributionChanges, Kind
 from fanfare_core.domain.errors import ValidationFailed
+from fanfare_core.domain.events import DistributionUpdated
+from fanfare_core.events.envelope import decode_envelope, encode_event
+from fanfare_core.ids import new_id
 from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_devstack.servers import EmbeddedNats
 
@@ -71,6 +76,23 @@ async def test_a_change_and_its_event_commit_together(pool, tenant) -> None:  # 
         )
     # The rejected update wrote neither a change nor an event.
     assert len(await pending_ids(pool, tenant.organization_id)) == 1
+
+
+async def test_an_event_is_stored_byte_for_byte_as_encoded(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    # Text JSON escapes, and text it need not: quotes, backslashes, accents, emoji, U+2028.
+    odd = ('Drop "No. 1"', "back\\slash", "\u00e9t\u00e9 \U0001f389", "line\u2028sep", "</x>")
+    event = DistributionUpdated(
+        organization_id=tenant.organization_id, occurred_at=datetime.now(UTC),
+        distribution_id=new_id("queue"), kind="QUEUE", status="DRAFT", change="updated",
+        changed_fields=odd, open_at=None, close_at=None, draw_at=None, settle_at=None,
+    )  # fmt: skip
+    async with pool.connection() as conn:
+        (event_id,) = await outbox.append(conn, [event])
+        cur = await conn.execute("SELECT subject, payload FROM outbox WHERE id = %s", (event_id,))
+        stored = await cur.fetchone()
+        await conn.rollback()
+    assert stored == encode_event(event, event_id)
+    assert decode_envelope(stored[1]).data["changedFields"] == list(odd)
 
 
 async def test_events_written_while_nats_is_down_are_published_once_it_is_back(
