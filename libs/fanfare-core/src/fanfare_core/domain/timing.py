@@ -7,6 +7,7 @@ datetimes and shown as ISO 8601 with ``Z``.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,8 +63,13 @@ def has_offset(text: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1024)
 def format_instant(value: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``; milliseconds only when the instant has them."""
+    """ISO 8601 in UTC with ``Z``; milliseconds only when the instant has them.
+
+    Remembered for the last instants formatted: a batch of enters shares one instant,
+    which its answers, events and queue line each format once per consumer.
+    """
     utc = value.astimezone(UTC)
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond:
