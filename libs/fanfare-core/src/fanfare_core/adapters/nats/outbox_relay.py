@@ -2,6 +2,10 @@
 
 Every message is published with ``Nats-Msg-Id`` = event id, so a row published twice (a
 relay dying between publishing and stamping it) is dropped by JetStream's duplicate window.
+A batch is sent whole before its acknowledgements are awaited; when one is refused or times
+out, the rows from it on are sent again by a later pass. Those that had been stored are
+dropped as duplicates, so the one refused can then land after rows that followed it (only
+then: with every publish acknowledged, the stream holds the outbox's order).
 Several relays may run (one per service replica): ``FOR UPDATE SKIP LOCKED`` shares the rows.
 The relay wakes on the ``fanfare_outbox`` notification and polls as a fallback, so events
 written while NATS was down go out once it is back.
