@@ -107,19 +107,13 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return None if row is None else _entry(row)
 
-    async def get_many_for_update(
-        self, queue_id: str, consumer_ids: Sequence[str]
-    ) -> dict[str, QueueEntry]:
-        """The entries of these consumers that exist, locked in one order (consumer id) so
-        that batches of other processes cannot deadlock with this one."""
-        found, _ = await self.get_many_for_update_and_draw(queue_id, consumer_ids, 0)
-        return found
-
     async def get_many_for_update_and_draw(
         self, queue_id: str, consumer_ids: Sequence[str], arrivals: int
     ) -> tuple[dict[str, QueueEntry], list[int]]:
-        """What :meth:`get_many_for_update` gives, and ``arrivals`` new arrival numbers
-        (ascending): one round trip, which carries the transaction's ``BEGIN`` too."""
+        """The entries of these consumers that exist, locked in one order (consumer id) so
+        that batches of other processes cannot deadlock with this one, and ``arrivals`` new
+        arrival numbers (ascending): one round trip, which carries the transaction's
+        ``BEGIN`` too."""
         async with self._conn.pipeline():
             locked = await self._conn.execute(_LOCK_MANY, (queue_id, list(consumer_ids)))
             drawn = await self._conn.execute(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
