@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from fanfare_bench.results import Result, Size
-from fanfare_bench.stack import open_stack
+from fanfare_bench.stack import cancel_on_sigterm, open_stack
 
 # Name -> module under fanfare_bench.scenarios, in the order they run. The two that leave
 # a million events in the outbox come last: the relay takes minutes to publish them, and
@@ -32,6 +33,7 @@ def say(text: str) -> None:
 
 async def run(names: Sequence[str], size: Size) -> list[Result]:
     results: list[Result] = []
+    cancel_on_sigterm()
     # Tiny smoke runs (the test suite) leave the cores alone.
     async with open_stack(pin_cores=size is Size.FULL) as stack:
         say(f"# {stack.cores.describe()}")
@@ -64,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    results = asyncio.run(run(args.only, size))
+    try:
+        results = asyncio.run(run(args.only, size))
+    except asyncio.CancelledError:
+        say("# stopped (SIGTERM); everything this run started is stopped")
+        return 128 + signal.SIGTERM
     if args.report is not None:
         from fanfare_bench.report import write_report  # noqa: PLC0415
 

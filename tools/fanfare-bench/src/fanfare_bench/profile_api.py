@@ -27,12 +27,13 @@ from fanfare_bench.scenarios.api import (
     enter,
     status_poll,
 )
-from fanfare_bench.stack import open_stack
+from fanfare_bench.stack import cancel_on_sigterm, open_stack
 
 SCENARIOS = {"status": status_poll, "enter": enter, "bids": bids}
 
 
 async def main(scenario: str, delay: float, seconds: int, output: str) -> None:
+    cancel_on_sigterm()
     async with open_stack() as stack:
         process = stack.start("consumer-api", API_ENVIRONMENT, pinned=True)
         port = process.spec.port

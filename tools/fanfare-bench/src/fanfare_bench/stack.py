@@ -7,8 +7,10 @@ Valkey, NATS) and the workers share what is left.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -113,6 +115,15 @@ class Stack:
     def stop(self, process: ServiceProcess) -> None:
         process.stop()
         self.processes.remove(process)
+
+
+def cancel_on_sigterm() -> None:
+    """Let SIGTERM end the run as Ctrl-C does: the running task is cancelled, so what it
+    opened with :func:`open_stack` is stopped (services, servers) and its scratch folder
+    removed, instead of left running when the process is told to stop."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 @contextlib.asynccontextmanager
