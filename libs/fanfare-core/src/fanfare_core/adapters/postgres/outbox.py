@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import msgspec
 from psycopg import AsyncConnection
 
+from fanfare_core.adapters.postgres.json_rows import json_rows
 from fanfare_core.domain.events import Event
 from fanfare_core.events.envelope import encode_event
 from fanfare_core.ids import new_ids
-
-_rows = msgspec.json.Encoder()
 
 #: The channel PostgreSQL notifies when events commit, so the relay wakes at once.
 OUTBOX_CHANNEL = "fanfare_outbox"
@@ -36,16 +35,14 @@ async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
         subject, payload = encode_event(event, event_id)
         rows.append((event_id, subject, msgspec.Raw(payload)))
     if ids:
-        # One statement writes the rows and wakes the relays (NOTIFY is sent at commit).
-        # The rows travel as one JSON array, each payload in it as written (``json``
-        # keeps an element's text as it was, so the stored bytes are the encoded ones):
-        # psycopg would escape a bytea array byte by byte in Python.
+        # One statement writes the rows and wakes the relays (NOTIFY is sent at commit);
+        # each payload travels inside the rows verbatim (see json_rows).
         await conn.execute(
             "WITH written AS (INSERT INTO outbox (id, subject, payload)"
             " SELECT row->>0, row->>1, convert_to((row->2)::text, 'UTF8')"
             " FROM json_array_elements(%s::json) AS row RETURNING 1)"
             " SELECT pg_notify(%s, '') WHERE EXISTS (SELECT FROM written)",
-            (_rows.encode(rows).decode(), OUTBOX_CHANNEL),
+            (json_rows(rows), OUTBOX_CHANNEL),
         )
     return ids
 

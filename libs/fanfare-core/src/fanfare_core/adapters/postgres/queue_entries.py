@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from psycopg import AsyncConnection, AsyncCursor
 
+from fanfare_core.adapters.postgres.json_rows import json_rows
 from fanfare_core.adapters.postgres.versioned import save_versioned
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 
@@ -48,9 +48,7 @@ _TYPES = dict.fromkeys(_COLUMNS[:-1], "text") | {
         "timestamptz",
     ),
 }
-# The entries travel as one JSON array of rows (encoded in C by msgspec, parsed in C by
-# PostgreSQL) rather than as an array per column, which psycopg escapes element by element
-# in Python: a crowd's batch of enters spent more on that than on the rest of its SQL.
+# The entries travel as one JSON array of rows (see json_rows).
 _UPSERT_MANY = (
     f"INSERT INTO queue_entries ({', '.join(_COLUMNS)}) SELECT "
     + ", ".join(f"(row->>{i})::{_TYPES[c]}" for i, c in enumerate(_COLUMNS[:-1]))
@@ -59,8 +57,6 @@ _UPSERT_MANY = (
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[4:])
     + " RETURNING consumer_id, version"
 )
-
-_rows = msgspec.json.Encoder()
 
 _LOCK_MANY = (
     f"{_SELECT} WHERE queue_id = %s AND consumer_id = ANY(%s) ORDER BY consumer_id FOR UPDATE"
@@ -133,7 +129,7 @@ class QueueEntryRepository:
             return SentEntries(None, entries)
         columns = _COLUMNS[:-1]
         rows = [[getattr(entry, column) for column in columns] for entry in entries]
-        cur = await self._conn.execute(_UPSERT_MANY, (_rows.encode(rows).decode(),))
+        cur = await self._conn.execute(_UPSERT_MANY, (json_rows(rows),))
         for entry in entries:
             if not any(e is entry for e in self.seen):
                 self.seen.append(entry)
