@@ -298,6 +298,23 @@ async def test_thousands_of_entries_are_drawn_in_bulk(pool, tenant) -> None:  # 
     assert (events.count("draw.consumer.won"), events.count("draw.consumer.lost")) == (200, 19_800)
 
 
+async def test_reading_the_entered_ids_leaves_the_planner_settings_as_found(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    draw = await make_draw(pool, tenant)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO draw_entries (draw_id, consumer_id, organization_id, status,"
+            " entered_at, version) SELECT %s, 'cons_' || md5(i::text), %s, 'ENTERED', %s,"
+            " nextval('draw_entry_version') FROM generate_series(1, 3000) AS i",
+            (draw, tenant.organization_id, OPENS),
+        )
+        await conn.commit()
+    async with UnitOfWork(pool) as uow:
+        ids = (await uow.draw_entries.entered_ids(draw)).in_canonical_order()
+        cur = await uow.connection.execute("SELECT current_setting('enable_sort')")
+        assert await cur.fetchone() == ("on",)
+    assert ids == sorted(f"cons_{hashlib.md5(str(i).encode()).hexdigest()}" for i in range(1, 3001))
+
+
 async def test_other_organizations_cannot_see_or_run_a_draw(pool, tenant, tenant_factory) -> None:  # type: ignore[no-untyped-def]
     draw = await make_draw(pool, tenant)
     draws = service(pool, FrozenClock(DRAWS))

@@ -328,7 +328,7 @@ def test_the_jwks_lists_every_unretired_key_as_an_okp_key(key: SigningKey) -> No
     assert [k["kid"] for k in ring.jwks(T0 + timedelta(hours=24))["keys"]] == [new.kid]
 
 
-def test_a_jwks_key_verifies_a_token_offline(service: TokenService, key: SigningKey) -> None:
+def test_a_jwks_key_verifies_a_token_offline_with_pyjwt(service: TokenService, key: SigningKey) -> None:
     token = issue(service)
     jwk = jwt.PyJWK(service.ring.jwks(T0)["keys"][0])
     claims = jwt.decode(
@@ -340,6 +340,7 @@ def test_a_jwks_key_verifies_a_token_offline(service: TokenService, key: Signing
         options={"verify_exp": False, "verify_iat": False},
     )
     assert claims["sub"] == "cons_1"
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": key.kid, "typ": "JWT"}
 
 
 def test_a_ring_of_retired_keys_cannot_sign(key: SigningKey) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +115,17 @@ class Stack:
     def stop(self, process: ServiceProcess) -> None:
         process.stop()
         self.processes.remove(process)
+
+    @contextlib.contextmanager
+    def on_api_core(self) -> Iterator[None]:
+        """Run this process on the API's core meanwhile, for a scenario whose work runs in
+        this process with no API started (the draw, as the settlement worker runs it): off
+        the servers' core, as a worker would be on its own machine in production."""
+        pin(os.getpid(), self.cores.api)
+        try:
+            yield
+        finally:
+            pin(os.getpid(), self.cores.generator)
 
 
 def cancel_on_sigterm() -> None:

@@ -18,10 +18,13 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+import msgspec
+from nacl.signing import SigningKey as SodiumSigningKey
 from nacl.signing import VerifyKey
 
 
-def _b64url(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Base64url without padding, as JOSE writes binary values."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -39,17 +42,24 @@ class SigningKey:
     #: OpenSSL takes (measured here: 55 against 112 µs), and each shopper's first request
     #: pays one check.
     verify_key: VerifyKey = field(init=False, repr=False, compare=False)
+    #: The private key for libsodium, which signs in three quarters of OpenSSL's time, and
+    #: the token header it signs under (base64url JSON; the same for every token).
+    sign_key: SodiumSigningKey = field(init=False, repr=False, compare=False)
+    jwt_header: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         public_key = self.private_key.public_key()
         object.__setattr__(self, "public_key", public_key)
         raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         object.__setattr__(self, "verify_key", VerifyKey(raw))
+        object.__setattr__(self, "sign_key", SodiumSigningKey(self.private_bytes()))
+        header = {"alg": "EdDSA", "kid": self.kid, "typ": "JWT"}
+        object.__setattr__(self, "jwt_header", b64url(msgspec.json.encode(header)))
 
     def public_jwk(self) -> dict[str, str]:
         """The public half as a JSON Web Key (RFC 8037)."""
         raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": self.kid,
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid,
                 "use": "sig", "alg": "EdDSA"}  # fmt: skip
 
     def private_bytes(self) -> bytes:
@@ -63,7 +73,7 @@ def new_signing_key(now: datetime) -> SigningKey:
     """A fresh key whose ``kid`` is derived from its public key (RFC 7638 style thumbprint)."""
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    kid = _b64url(hashlib.sha256(raw).digest())[:22]
+    kid = b64url(hashlib.sha256(raw).digest())[:22]
     return SigningKey(kid=kid, private_key=private, created_at=now)
 
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
 import msgspec
 from nacl.exceptions import BadSignatureError
 
-from fanfare_core.auth.signing_keys import KeyRing, SigningKey
+from fanfare_core.auth.signing_keys import KeyRing, SigningKey, b64url
 from fanfare_core.domain.consumers import fingerprint_hash
 from fanfare_core.ids import new_id
 
@@ -130,7 +129,11 @@ class TokenService:
         }
         if fingerprint is not None:
             claims["fph"] = fingerprint_hash(fingerprint)
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+        # Compact JWS by hand (RFC 7515 §7.1), as PyJWT would make it in 1.6 times the time:
+        # a draw signs ten thousand at once, and every guest sign-in signs one.
+        signing_input = f"{key.jwt_header}.{b64url(msgspec.json.encode(claims))}"
+        signature = key.sign_key.sign(signing_input.encode()).signature
+        return f"{signing_input}.{b64url(signature)}"
 
     def verify(self, token: str, *, audience: str, token_type: str, now: datetime) -> TokenClaims:
         """The claims of a token this service issued for ``audience``, or :class:`InvalidToken`."""

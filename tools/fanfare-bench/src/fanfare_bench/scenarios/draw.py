@@ -55,7 +55,14 @@ STEPS = (
 
 
 async def run(stack: Stack, size: Size) -> list[Result]:
-    """Seed, measure the baseline, run the draw once, check it; one line of figures."""
+    """Seed, measure the baseline, run the draw once, check it; one line of figures. This
+    process does the work a settlement worker would, on the API's core (see
+    :meth:`Stack.on_api_core`): no API runs meanwhile."""
+    with stack.on_api_core():
+        return await _measure(stack, size)
+
+
+async def _measure(stack: Stack, size: Size) -> list[Result]:
     entries, winners = SIZES[size]
     tenant = await stack.tenant()
     draw = await _make_draw(stack, tenant, winners)
