@@ -328,7 +328,9 @@ def test_the_jwks_lists_every_unretired_key_as_an_okp_key(key: SigningKey) -> No
     assert [k["kid"] for k in ring.jwks(T0 + timedelta(hours=24))["keys"]] == [new.kid]
 
 
-def test_a_jwks_key_verifies_a_token_offline_with_pyjwt(service: TokenService, key: SigningKey) -> None:
+def test_a_jwks_key_verifies_a_token_offline_with_pyjwt(
+    service: TokenService, key: SigningKey
+) -> None:
     token = issue(service)
     jwk = jwt.PyJWK(service.ring.jwks(T0)["keys"][0])
     claims = jwt.decode(
