@@ -42,9 +42,8 @@ async def main(scenario: str, delay: float, seconds: int, output: str) -> None:
             pid=process.pid,
         )  # fmt: skip
         sizes = Sizes.of(Size.FULL)
-        base, line = await baseline(api, sizes, Size.FULL)
-        print(line.line())
-        measured = asyncio.create_task(SCENARIOS[scenario](stack, api, sizes, Size.FULL, base))
+        print((await baseline(api, sizes)).line())
+        measured = asyncio.create_task(SCENARIOS[scenario](stack, api, sizes, Size.FULL))
         # Sampling starts after ``delay`` seconds, past the scenario's set-up and warm-up.
         await asyncio.sleep(delay)
         spy = None
