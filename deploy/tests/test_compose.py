@@ -102,6 +102,9 @@ def test_each_service_hears_its_own_name_and_port(services: dict[str, Any]) -> N
         environment = services["services"][name]["environment"]
         assert environment["FANFARE_SERVICE_NAME"] == name
         assert environment["FANFARE_HTTP_PORT"] == port
+        # Shoppers get the consumer API's CPU: the other services relay its events.
+        relaying = "false" if name == "consumer-api" else "true"
+        assert environment["FANFARE_OUTBOX_RELAY"] == relaying
 
 
 def test_server_addresses_name_the_infrastructure_services(

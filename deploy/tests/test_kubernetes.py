@@ -387,8 +387,10 @@ def test_setting_values(render: Render, name: str, spec: Workload) -> None:
     proxies = settings.trusted_proxies.split(",")
     assert "*" not in proxies
     assert proxies != Settings().trusted_proxies.split(",")
+    # Shoppers get the consumer API's CPU: the other services relay its events.
+    assert settings.outbox_relay is (spec.short != "consumer-api")
     own = {"database_url", "redis_url", "nats_url", "service_name", "http_host", "http_port"}
-    own |= {"log_format", "stream_replicas", "trusted_proxies"}
+    own |= {"log_format", "stream_replicas", "trusted_proxies", "outbox_relay"}
     defaults = Settings()
     differing = {
         field.name: getattr(settings, field.name)

@@ -54,7 +54,11 @@ class Resources:
         return cls(settings=settings, pool=pool, redis=redis_client, nats=nats_client, js=js)
 
     def start_outbox_relay(self) -> None:
-        """Publish committed events in the background until :meth:`close`."""
+        """Publish committed events in the background until :meth:`close`, unless this
+        process is configured to leave that to others (``FANFARE_OUTBOX_RELAY=false``)."""
+        if not self.settings.outbox_relay:
+            log.info("outbox relay off: other services publish this one's events")
+            return
         relay = OutboxRelay(
             self.pool,
             self.js,
@@ -62,6 +66,11 @@ class Resources:
             poll_seconds=self.settings.outbox_poll_seconds,
         )
         self._relay = asyncio.create_task(relay.run(self._stop), name="outbox-relay")
+
+    @property
+    def relaying(self) -> bool:
+        """Whether this process runs an outbox relay."""
+        return self._relay is not None
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each dependency answers right now."""

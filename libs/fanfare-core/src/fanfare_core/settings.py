@@ -36,6 +36,9 @@ class Settings:
     database_pool_min: int = 1
     database_pool_max: int = 10
     outbox_poll_seconds: float = 1.0
+    #: Whether this process runs an outbox relay. Any relay publishes every service's
+    #: events, so a deployment may leave relaying to the workers (see docs/configuration.md).
+    outbox_relay: bool = True
     token_issuer: str = "fanfare"  # noqa: S105 - the tokens' iss claim, not a secret
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 30 * 24 * 3600
@@ -99,6 +102,13 @@ _POSITIVE = (
 
 def _convert(name: str, annotation: object, raw: str) -> object:
     kind = str(annotation)
+    if kind == "bool":
+        flag = raw.strip().lower()
+        if flag in ("1", "true", "yes", "on"):
+            return True
+        if flag in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env_name(name)}={raw!r} is not true or false")
     try:
         if kind == "int":
             return int(raw)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import nats
@@ -20,6 +21,7 @@ from fanfare_core.domain.errors import ValidationFailed
 from fanfare_core.domain.events import DistributionUpdated
 from fanfare_core.events.envelope import decode_envelope, encode_event
 from fanfare_core.ids import new_id
+from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_devstack.servers import EmbeddedNats
 
@@ -205,3 +207,25 @@ async def test_an_event_committed_during_a_relay_pass_goes_out_without_waiting_f
     finally:
         stop.set()
         await asyncio.wait_for(relay_task, timeout=10)
+
+
+async def test_a_process_told_not_to_relay_starts_no_relay_and_another_publishes_its_events(
+    pool, tenant, settings
+) -> None:  # type: ignore[no-untyped-def]
+    quiet = await Resources.open(replace(settings, outbox_relay=False, service_name="quiet"))
+    relaying = await Resources.open(replace(settings, service_name="relaying"))
+    try:
+        quiet.start_outbox_relay()
+        assert not quiet.relaying
+        await create_queue(pool, tenant, "Quiet")  # its event waits in the outbox
+        relaying.start_outbox_relay()
+        assert relaying.relaying
+
+        async def published() -> None:
+            while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(published(), timeout=10)
+    finally:
+        await quiet.close()
+        await relaying.close()

@@ -36,3 +36,12 @@ def test_token_lifetimes_are_settings_and_must_be_positive() -> None:
     assert (settings.token_issuer, settings.exchange_code_seconds) == ("fanfare", 120)
     with pytest.raises(SettingsError, match="FANFARE_REFRESH_TOKEN_SECONDS must be positive"):
         load_settings({"FANFARE_REFRESH_TOKEN_SECONDS": "0"})
+
+
+def test_the_outbox_relay_is_on_unless_turned_off() -> None:
+    assert load_settings({}).outbox_relay is True
+    for off in ("false", "0", "no", "OFF"):
+        assert load_settings({"FANFARE_OUTBOX_RELAY": off}).outbox_relay is False
+    assert load_settings({"FANFARE_OUTBOX_RELAY": "true"}).outbox_relay is True
+    with pytest.raises(SettingsError, match="FANFARE_OUTBOX_RELAY='maybe' is not true or false"):
+        load_settings({"FANFARE_OUTBOX_RELAY": "maybe"})

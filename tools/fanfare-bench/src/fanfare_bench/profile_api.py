@@ -19,11 +19,11 @@ import shutil
 from fanfare_bench.loadgen import ConnectionPool
 from fanfare_bench.results import Size
 from fanfare_bench.scenarios.api import (
-    API_ENVIRONMENT,
     Api,
     Sizes,
     baseline,
     bids,
+    consumer_api,
     enter,
     status_poll,
 )
@@ -35,29 +35,29 @@ SCENARIOS = {"status": status_poll, "enter": enter, "bids": bids}
 async def main(scenario: str, delay: float, seconds: int, output: str) -> None:
     cancel_on_sigterm()
     async with open_stack() as stack:
-        process = stack.start("consumer-api", API_ENVIRONMENT, pinned=True)
-        port = process.spec.port
-        api = Api(
-            "127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant(),
-            pid=process.pid,
-        )  # fmt: skip
-        sizes = Sizes.of(Size.FULL)
-        print((await baseline(api, sizes)).line())
-        measured = asyncio.create_task(SCENARIOS[scenario](stack, api, sizes, Size.FULL))
-        # Sampling starts after ``delay`` seconds, past the scenario's set-up and warm-up.
-        await asyncio.sleep(delay)
-        spy = None
-        py_spy = shutil.which("py-spy")
-        if py_spy and process.pid is not None:
-            spy = await asyncio.create_subprocess_exec(
-                py_spy, "record", "-o", output, "-f", "raw", "-r", "200",
-                "-p", str(process.pid), "-d", str(seconds),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        with consumer_api(stack) as process:
+            port = process.spec.port
+            api = Api(
+                "127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant(),
+                pid=process.pid,
             )  # fmt: skip
-        print((await measured).line())
-        if spy is not None:
-            await spy.wait()
-        api.client.close()
+            sizes = Sizes.of(Size.FULL)
+            print((await baseline(api, sizes)).line())
+            measured = asyncio.create_task(SCENARIOS[scenario](stack, api, sizes, Size.FULL))
+            # Sampling starts after ``delay`` seconds, past the scenario's set-up and warm-up.
+            await asyncio.sleep(delay)
+            spy = None
+            py_spy = shutil.which("py-spy")
+            if py_spy and process.pid is not None:
+                spy = await asyncio.create_subprocess_exec(
+                    py_spy, "record", "-o", output, "-f", "raw", "-r", "200",
+                    "-p", str(process.pid), "-d", str(seconds),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+            print((await measured).line())
+            if spy is not None:
+                await spy.wait()
+            api.client.close()
 
 
 if __name__ == "__main__":

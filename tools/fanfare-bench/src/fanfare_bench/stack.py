@@ -103,12 +103,18 @@ class Stack:
         return 0 if row is None else int(row[0])
 
     def start(
-        self, name: str, extra_env: dict[str, str] | None = None, *, pinned: bool = False
+        self,
+        name: str,
+        extra_env: dict[str, str] | None = None,
+        *,
+        pinned: bool = False,
+        beside_servers: bool = False,
     ) -> ServiceProcess:
-        """Start a service and wait until it is ready; ``pinned`` puts it on the API core."""
+        """Start a service and wait until it is ready; ``pinned`` puts it on the API core,
+        ``beside_servers`` on the servers' (and the generator's)."""
         process = start_service(name, self.settings, self.log_dir, extra_env)
-        if pinned and process.pid is not None:
-            pin(process.pid, self.cores.api)
+        if process.pid is not None and (pinned or beside_servers):
+            pin(process.pid, self.cores.api if pinned else self.cores.generator)
         self.processes.append(process)
         return process
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from fanfare_bench.crowd import sessions_for, sign_in
 from fanfare_bench.loadgen import ConnectionPool, saturate
 from fanfare_bench.results import Result, Size
-from fanfare_bench.scenarios.api import Api, distribution, open_line
+from fanfare_bench.scenarios.api import Api, consumer_api, distribution, open_line
 from fanfare_bench.stack import Stack
 from fanfare_core.domain.distributions import Kind
+from fanfare_devstack.processes import ServiceProcess
 
 MEMORY_LIMIT_MB = 300
 
@@ -43,12 +44,12 @@ async def watch_memory(pid: int, peak: list[float], stop: asyncio.Event) -> None
 
 
 async def run(stack: Stack, size: Size) -> list[Result]:
+    with consumer_api(stack) as process:
+        return await _measure(stack, process, size)
+
+
+async def _measure(stack: Stack, process: ServiceProcess, size: Size) -> list[Result]:
     total, wave = (1_000_000, 50_000) if size is Size.FULL else (400, 100)
-    process = stack.start(
-        "consumer-api",
-        {"FANFARE_ENTER_LIMIT_PER_ADDRESS": "1000000000", "FANFARE_LOG_LEVEL": "warning"},
-        pinned=True,
-    )
     assert process.pid is not None
     port = process.spec.port
     api = Api("127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant())
@@ -89,7 +90,6 @@ async def run(stack: Stack, size: Size) -> list[Result]:
         stop.set()
         await watcher
         api.client.close()
-        stack.stop(process)
     accepted = len(consumers) - failed
     figures = (
         f"{accepted:,} of {total:,} accepted in {seconds:,.0f} s ({accepted / seconds:,.0f}/s);"

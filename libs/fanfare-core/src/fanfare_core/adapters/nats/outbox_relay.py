@@ -61,7 +61,8 @@ class OutboxRelay:
         published: list[int] = []
         async with self._pool.connection() as conn:
             try:
-                messages = await outbox.claim_pending(conn, self._batch_size)
+                async with conn.pipeline():  # the transaction's BEGIN travels with the claim
+                    messages = await outbox.claim_pending(conn, self._batch_size)
                 acks: list[asyncio.Future[PubAck]] = []
                 try:
                     for message in messages:
@@ -79,9 +80,11 @@ class OutboxRelay:
                     for ack in acks:
                         ack.cancel()  # what is still waiting: given up on (no-op when done)
             finally:
-                # Stamp what did go out even when a later publish failed.
-                await outbox.mark_published(conn, published)
-                await conn.commit()
+                # Stamp what did go out even when a later publish failed: with the COMMIT,
+                # one round trip.
+                async with conn.pipeline():
+                    await outbox.mark_published(conn, published)
+                    await conn.commit()
         return len(published)
 
     async def run(self, stop: asyncio.Event) -> None:
