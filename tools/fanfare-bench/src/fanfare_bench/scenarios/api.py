@@ -17,7 +17,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -159,8 +159,15 @@ async def saturated(
 ) -> RunStats:  # fmt: skip
     """:func:`saturate`, with the CPU time the API spent per successful answer: a figure
     that other load on a shared machine moves far less than throughput."""
+    return await with_cpu(
+        api, saturate(api.client, make, concurrency=concurrency, count=count, check=check)
+    )
+
+
+async def with_cpu(api: Api, run: Awaitable[RunStats]) -> RunStats:
+    """What ``run`` measured, with the API's CPU time per successful answer meanwhile."""
     before = cpu_seconds(api.pid)
-    stats = await saturate(api.client, make, concurrency=concurrency, count=count, check=check)
+    stats = await run
     after = cpu_seconds(api.pid)
     if before is None or after is None or not stats.ok:
         return stats
@@ -237,12 +244,7 @@ async def paced(
 ) -> RunStats:  # fmt: skip
     """:func:`open_loop`, with the API's CPU time per successful answer: at a lower rate
     batches are smaller, and an answer can cost more than at the maximum."""
-    before = cpu_seconds(api.pid)
-    stats = await open_loop(api.client, make, rate=rate, count=count, check=check)
-    after = cpu_seconds(api.pid)
-    if before is None or after is None or not stats.ok:
-        return stats
-    return replace(stats, cpu_us=(after - before) * 1e6 / stats.ok)
+    return await with_cpu(api, open_loop(api.client, make, rate=rate, count=count, check=check))
 
 
 def busy_figure(steady: RunStats) -> str:
