@@ -13,7 +13,8 @@ from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
-from fanfare_core.domain.errors import NotFound
+from fanfare_core.adapters.redis.rate_limit import RateLimits
+from fanfare_core.domain.errors import NotFound, TooManyRequests
 from fanfare_core.domain.queues import DenyReason, QueueClosed, QueueFull, QueueNotOpenYet
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer import catalog
@@ -312,3 +313,44 @@ async def test_a_lapsed_admission_entering_again_frees_its_old_place(service, po
         left = [bytes(row[0]) for row in await cur.fetchall()]
     assert len(left) == 1
     assert b"SESSION_EXPIRED" in left[0]
+
+
+async def test_the_gate_stops_enters_over_their_limits_and_the_line_shows_no_gap(
+    pool, redis, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    limits = RateLimits(redis, window_seconds=60)
+    address = new_id("addr")
+
+    async def gate(enters):  # type: ignore[no-untyped-def]
+        # One enter per consumer and minute, four per address: as the consumer API's
+        # limits, smaller.
+        return await limits.wait_seconds_many(
+            [[(f"c:{consumer}", 1), (f"a:{where}", 4)] for consumer, where in enters]
+        )
+
+    service = QueueService(
+        pool=pool, line=QueueLine(redis), directory=QueueDirectory(pool, ttl_seconds=60),
+        tokens=lambda: TOKENS, clock=SystemClock(), gate=gate,
+    )  # fmt: skip
+    org = tenant.organization_id
+    queue = await open_queue(pool, tenant)
+    await service.directory.get(org, queue)  # known: the enters below arrive in order
+    first, second, third, fourth = consumers(4)
+    # The first consumer clicks twice (the second click is over its own limit, and counts
+    # against the address as every enter does); the fourth is the address's fifth enter.
+    outcomes = await asyncio.gather(
+        *(service.enter(org, queue, c, None, address=address)
+          for c in (first, first, second, third, fourth)),
+        return_exceptions=True,
+    )  # fmt: skip
+    placed = [o for o in outcomes if not isinstance(o, BaseException)]
+    stopped = [o for o in outcomes if isinstance(o, TooManyRequests)]
+    assert [(o.consumer_id, o.position) for o in placed] == [(first, 1), (second, 2), (third, 3)]
+    assert [outcomes.index(o) for o in stopped] == [1, 4]
+    assert all(1 <= o.retry_after_seconds <= 60 for o in stopped)
+    # Stopped enters wrote nothing; the arrival number drawn for the fourth is a gap
+    # positions never show.
+    assert await queued_in_arrival_order(pool, queue) == [first, second, third]
+    other = new_id("cons")
+    later = await service.enter(org, queue, other, None, address=new_id("addr"))
+    assert later.position == 4

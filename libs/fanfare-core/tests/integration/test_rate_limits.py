@@ -68,3 +68,17 @@ async def test_counting_goes_on_after_the_script_cache_is_emptied(redis) -> None
     wait = await limits.wait_seconds([(key, 2)])  # the third in the window
     assert wait is not None
     assert 55 <= wait <= 60
+
+
+async def test_requests_counted_as_a_batch_take_consecutive_counts_in_order(redis) -> None:  # type: ignore[no-untyped-def]
+    limits = RateLimits(redis, window_seconds=60)
+    address, people = new_id("addr"), [new_id("cons") for _ in range(4)]
+    # Six requests, one call: the shared counter lets four through, in the order given;
+    # the fourth person asks twice and their own limit of one stops the second.
+    batch = [[(f"c:{p}", 1), (f"a:{address}", 4)] for p in [*people, people[3], people[0]]]
+    waits = await limits.wait_seconds_many(batch)
+    assert waits[:4] == [None] * 4
+    assert all(wait is not None and 1 <= wait <= 60 for wait in waits[4:])
+    assert int(await redis.get(f"rl:a:{address}")) == 6
+    assert int(await redis.get(f"rl:c:{people[3]}")) == 2
+    assert await limits.wait_seconds_many([]) == []

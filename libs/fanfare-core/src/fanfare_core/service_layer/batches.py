@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 K = TypeVar("K", bound=Hashable)  # the thing, e.g. a queue id
 T = TypeVar("T")  # one request
 R = TypeVar("R")  # its answer
+U = TypeVar("U")
 
 #: The most requests one batch takes; more wait for the next.
 MAX_BATCH = 256
@@ -81,3 +82,14 @@ class TakenInTurn(Generic[K, T, R]):
             for _, answer in self._waiting.pop(key, []):
                 answer.cancel()
             del self._takers[key]
+
+
+async def together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Both results, the two awaited at once. Waits for both even when one fails (a
+    statement still running on a transaction's connection must end before the transaction
+    can roll back), then raises the first failure."""
+    one, other = await asyncio.gather(first, second, return_exceptions=True)
+    for outcome in (one, other):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(T, one), cast(U, other)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -56,11 +55,10 @@ from fanfare_core.domain.timing import format_instant, format_optional_instant
 from fanfare_core.events.envelope import encode_event, encode_variants
 from fanfare_core.ids import new_id, new_ids
 from fanfare_core.logs import get_logger
+from fanfare_core.service_layer.batches import together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
-T = TypeVar("T")
-U = TypeVar("U")
 ADMISSION = "admission"
 NOT_DUE = "Draw is not due yet"
 #: Losers stored per transaction by :meth:`DrawService.record_losers`.
@@ -394,11 +392,11 @@ class DrawService:
         # The events need only the selection: encoded in a thread while PostgreSQL finds
         # the winners' fingerprints. The tokens need those, and are signed while it
         # records the backups.
-        events, fingerprints = await _together(
+        events, fingerprints = await together(
             asyncio.to_thread(lambda: list(_draw_events(draw, selection, claim_expires_at, now))),
             entries.fingerprints(draw.id, selection.winners),
         )
-        wins, ranked = await _together(
+        wins, ranked = await together(
             asyncio.to_thread(
                 self._wins, draw.id, selection.winners, fingerprints, claim_expires_at, now
             ),
@@ -647,17 +645,6 @@ class DrawService:
 
 #: The statuses a draw can be drawn from (the scheduler may not have moved it yet).
 DRAWN_FROM = (Status.CLOSED, Status.OPEN, Status.SCHEDULED, Status.DRAFT)
-
-
-async def _together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    """Both results. Waits for both even when one fails (a statement still running on the
-    transaction's connection must end before the transaction can roll back), then raises
-    the first failure."""
-    one, other = await asyncio.gather(first, second, return_exceptions=True)
-    for outcome in (one, other):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return cast(T, one), cast(U, other)
 
 
 def _draw_events(

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,7 @@ from fanfare_core.adapters.redis.queue_line import LineRead, LineState, QueueLin
 from fanfare_core.auth.tokens import InvalidToken, TokenClaims, TokenService
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import Distribution, Kind
-from fanfare_core.domain.errors import NotFound
+from fanfare_core.domain.errors import NotFound, TooManyRequests
 from fanfare_core.domain.queues import (
     NOT_IN_QUEUE,
     QUEUE_NOT_FOUND,
@@ -38,11 +38,14 @@ from fanfare_core.domain.queues import (
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
-from fanfare_core.service_layer.batches import TakenInTurn
+from fanfare_core.service_layer.batches import TakenInTurn, together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
 ADMISSION = "admission"
+#: Counts enters against their rate limits: given each enter's ``(consumer id, client
+#: address)``, in order, the seconds each must wait, or None where it may go on.
+EnterGate = Callable[[Sequence[tuple[str, str]]], Awaitable[Sequence[int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class _Enter:
     info: QueueInfo
     consumer_id: str
     fingerprint_hash: str | None
+    address: str  # the client's, which the gate's per-address limit counts
 
 
 class QueueDirectory:
@@ -191,7 +195,11 @@ class QueueService:
         directory: QueueDirectory,
         tokens: Callable[[], TokenService],
         clock: Clock,
+        gate: EnterGate | None = None,
     ) -> None:
+        """``gate``, when given, counts every enter against its rate limits, a batch at a
+        time (the consumer API's per-consumer and per-address limits)."""
+        self._gate = gate
         self._pool = pool
         self._line = line
         self.directory = directory
@@ -205,19 +213,29 @@ class QueueService:
     # -- consumers ---------------------------------------------------------------------
 
     async def enter(
-        self, organization_id: str, queue_id: str, consumer_id: str, fingerprint_hash: str | None
+        self,
+        organization_id: str,
+        queue_id: str,
+        consumer_id: str,
+        fingerprint_hash: str | None,
+        *,
+        address: str = "",
     ) -> ConsumerState:
-        """Take a place at the back of the line, or keep the one already held.
+        """Take a place at the back of the line, or keep the one already held;
+        :class:`TooManyRequests` when the gate says the consumer or its ``address`` must
+        wait.
 
         Enters of one queue are taken in turn by one task per queue and process
         (:mod:`~fanfare_core.service_layer.batches`): a crowd's enters share one
-        transaction, one commit and one Redis round trip. A batch's entries are in Redis
+        transaction, one commit and one Redis round trip, and the gate counts them all in
+        one call while PostgreSQL takes the batch's locks. A batch's entries are in Redis
         before the next batch draws arrival numbers, so the positions it answers count
         everyone this process let in before (see docs/queues.md on several processes).
         """
         info = await self.directory.get(organization_id, queue_id)
         check_open(info.queue, self._clock.now())
-        return await self._enters.submit(queue_id, _Enter(info, consumer_id, fingerprint_hash))
+        request = _Enter(info, consumer_id, fingerprint_hash, address)
+        return await self._enters.submit(queue_id, request)
 
     async def _take_enters(
         self, queue_id: str, batch: list[_Enter]
@@ -225,20 +243,29 @@ class QueueService:
         info = batch[-1].info  # the newest settings any of them read
         queue = info.queue
         now = self._clock.now()
-        firsts: dict[str, _Enter] = {}
-        for request in batch:  # the same consumer twice (a double click): one entry
-            firsts.setdefault(request.consumer_id, request)
+        asking = list(dict.fromkeys(request.consumer_id for request in batch))
         outcomes: dict[str, QueueEntry | Exception] = {}
         written: list[QueueEntry] = []
         uncapped = queue.max_capacity is None
         async with UnitOfWork(self._pool) as uow:
             entries = uow.queue_entries
             # An uncapped queue has a place for everyone: arrival numbers are drawn with
-            # the locks, one for each consumer (those who already hold a place leave a
-            # gap in the numbers, which positions never show).
-            found, drawn = await entries.get_many_for_update_and_draw(
-                queue_id, list(firsts), len(firsts) if uncapped else 0
+            # the locks, one for each consumer (those who already hold a place, or whom
+            # the gate stops, leave a gap in the numbers, which positions never show).
+            # Meanwhile the gate counts every enter against its limits.
+            (found, drawn), waits = await together(
+                entries.get_many_for_update_and_draw(
+                    queue_id, asking, len(asking) if uncapped else 0
+                ),
+                self._count(batch),
             )
+            stopped = {
+                index: TooManyRequests(wait) for index, wait in enumerate(waits) if wait is not None
+            }
+            firsts: dict[str, _Enter] = {}
+            for index, request in enumerate(batch):  # a double click: one entry
+                if index not in stopped:
+                    firsts.setdefault(request.consumer_id, request)
             completed = (
                 {}
                 if info.order_limit is None
@@ -282,7 +309,16 @@ class QueueService:
             c: outcome for c, outcome in outcomes.items() if isinstance(outcome, Exception)
         }
         states.update((e.consumer_id, state) for e, state in zip(answered, settled, strict=True))
-        return [states[request.consumer_id] for request in batch]
+        return [stopped.get(index) or states[r.consumer_id] for index, r in enumerate(batch)]
+
+    async def _count(self, batch: list[_Enter]) -> Sequence[int | None]:
+        """What the gate says of each enter of ``batch`` (all may go on without one)."""
+        if self._gate is None:
+            return [None] * len(batch)
+        waits = await self._gate([(request.consumer_id, request.address) for request in batch])
+        if len(waits) != len(batch):
+            raise RuntimeError(f"the gate answered {len(waits)} of {len(batch)} enters")
+        return waits
 
     async def leave(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
         await self.directory.get(organization_id, queue_id)

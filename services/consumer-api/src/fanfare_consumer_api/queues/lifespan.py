@@ -24,17 +24,19 @@ async def queues_lifespan(app: Litestar) -> AsyncIterator[None]:
     resources: Resources = app.state.resources
     settings = resources.settings
     directory = QueueDirectory(resources.pool, ttl_seconds=settings.queue_cache_seconds)
+    app.state.enter_limits = limits = EnterLimits(
+        RateLimits(resources.redis, window_seconds=ENTER_LIMIT_WINDOW_SECONDS),
+        per_consumer=settings.enter_limit_per_consumer,
+        per_address=settings.enter_limit_per_address,
+    )
+    # A queue's enters are counted against the limits by its batches (draws' by route).
     app.state.queues = QueueService(
         pool=resources.pool,
         line=QueueLine(resources.redis),
         directory=directory,
         tokens=app.state.key_ring.current,
         clock=app.state.clock,
-    )
-    app.state.enter_limits = EnterLimits(
-        RateLimits(resources.redis, window_seconds=ENTER_LIMIT_WINDOW_SECONDS),
-        per_consumer=settings.enter_limit_per_consumer,
-        per_address=settings.enter_limit_per_address,
+        gate=limits.waits,
     )
 
     app.state.auctions = AuctionService(

@@ -9,6 +9,7 @@ from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 
 from fanfare_consumer_api.auth import ServerDep, ShopperDep, StorefrontDep, require_secret_key
+from fanfare_consumer_api.limits import client_address
 from fanfare_consumer_api.queues.schemas import (
     CompletedState,
     ConsumerRequest,
@@ -76,13 +77,13 @@ async def get_queue(
 async def enter_queue(
     request: Request[Any, Any, Any], queue_id: FromPath[str], shopper: ShopperDep
 ) -> QueueConsumerState:
-    await request.app.state.enter_limits.check(request, shopper.consumer_id)
     fingerprint = shopper.fingerprint
-    state = await _service(request).enter(
+    state = await _service(request).enter(  # rate limits: counted by the enter's batch
         shopper.organization_id,
         queue_id,
         shopper.consumer_id,
         fingerprint_hash(fingerprint) if fingerprint else shopper.fingerprint_hash,
+        address=client_address(request),
     )
     return _state(state)
 

@@ -50,12 +50,17 @@ class RateLimits:
         """Count this request against each ``(key, limit)``; the seconds to wait if any
         limit is exceeded, else None."""
         counts = await self._trips.read(None, tuple(key for key, _ in limits))
-        waits = [
-            max(left, 1)
-            for (count, left), (_, limit) in zip(counts, limits, strict=True)
-            if count > limit
-        ]
-        return max(waits) if waits else None
+        return _wait(counts, limits)
+
+    async def wait_seconds_many(
+        self, requests: Sequence[Sequence[tuple[str, int]]]
+    ) -> list[int | None]:
+        """:meth:`wait_seconds` of each of ``requests``, counted in one round trip and in
+        order (for callers that gather their requests into batches themselves)."""
+        if not requests:
+            return []
+        counts = await self._count(None, [tuple(key for key, _ in limits) for limits in requests])
+        return [_wait(mine, limits) for mine, limits in zip(counts, requests, strict=True)]
 
     async def _count(self, _: None, requests: list[tuple[str, ...]]) -> list[list[tuple[int, int]]]:
         added = Counter(key for request in requests for key in request)
@@ -84,3 +89,13 @@ class RateLimits:
             for key in keys:
                 pipe.evalsha(_COUNT_SHA, 1, f"rl:{key}", self._window, added[key])
             return list(await pipe.execute())
+
+
+def _wait(counts: Sequence[tuple[int, int]], limits: Sequence[tuple[str, int]]) -> int | None:
+    """The seconds to wait for the longest exceeded limit of one request, or None."""
+    waits = [
+        max(left, 1)
+        for (count, left), (_, limit) in zip(counts, limits, strict=True)
+        if count > limit
+    ]
+    return max(waits) if waits else None
