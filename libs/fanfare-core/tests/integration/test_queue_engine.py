@@ -9,11 +9,11 @@ import redis.asyncio as aioredis
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.adapters.redis.queue_line import QueueLine
+from fanfare_core.adapters.redis.rate_limit import RateLimits
 from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
-from fanfare_core.adapters.redis.rate_limit import RateLimits
 from fanfare_core.domain.errors import NotFound, TooManyRequests
 from fanfare_core.domain.queues import DenyReason, QueueClosed, QueueFull, QueueNotOpenYet
 from fanfare_core.ids import new_id
