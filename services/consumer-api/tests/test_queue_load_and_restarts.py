@@ -9,6 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from fanfare_core.adapters.redis.rate_limit import KEY_PREFIX
 from fanfare_core.settings import Settings
 from fanfare_devstack.processes import ServiceProcess
 from fanfare_testing import Tenant, start_service
@@ -74,7 +75,7 @@ async def test_entries_survive_a_restart_and_a_redis_flush(
     queue = await make_queue(pool, tenant)
     redis = aioredis.Redis.from_url(settings.redis_url)
     # The address counter is shared by every replica: clear what earlier tests counted.
-    await redis.delete("rl:enter:a:127.0.0.1")
+    await redis.delete(f"{KEY_PREFIX}enter:a:127.0.0.1")
     url = private_consumer_api.spec.url
     headers = {"X-Publishable-Key": tenant.publishable_key}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as browser:
@@ -138,7 +139,7 @@ async def test_an_untrusted_peer_cannot_pick_its_address(
     try:
         queue = await make_queue(pool, tenant)
         redis = aioredis.Redis.from_url(settings.redis_url)
-        await redis.delete("rl:enter:a:127.0.0.1")
+        await redis.delete(f"{KEY_PREFIX}enter:a:127.0.0.1")
         await redis.aclose()
         headers = {"X-Publishable-Key": tenant.publishable_key}
         async with httpx.AsyncClient(

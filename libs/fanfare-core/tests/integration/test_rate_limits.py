@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from fanfare_core.adapters.redis.rate_limit import RateLimits
+from fanfare_core.adapters.redis.rate_limit import KEY_PREFIX, RateLimits
 from fanfare_core.ids import new_id
 
 
@@ -30,8 +30,8 @@ async def test_a_crowd_counted_together_is_counted_exactly(redis) -> None:  # ty
     # The shared counter is called once for the turn; its counts go in the order asked.
     assert waits[:30] == [None] * 30
     assert all(wait is None or 1 <= wait <= 60 for wait in waits)
-    assert int(await redis.get(f"rl:a:{address}")) == 50
-    assert 0 < await redis.ttl(f"rl:a:{address}") <= 60
+    assert int(await redis.get(f"{KEY_PREFIX}a:{address}")) == 50
+    assert 0 < await redis.ttl(f"{KEY_PREFIX}a:{address}") <= 60
     # Each person's own counter is at one: the sixth request of one person is refused.
     person = people[0]
     more = [await limits.wait_seconds([(f"c:{person}", 5)]) for _ in range(5)]
@@ -44,18 +44,18 @@ async def test_a_shared_counter_goes_on_from_where_other_turns_left_it(redis) ->
     limits = RateLimits(redis, window_seconds=60)
     address = new_id("addr")
     assert await limits.wait_seconds([(f"a:{address}", 4)]) is None  # 1
-    await redis.incrby(f"rl:a:{address}", 1)  # another replica counted one: 2
+    await redis.incrby(f"{KEY_PREFIX}a:{address}", 1)  # another replica counted one: 2
     waits = await asyncio.gather(*(limits.wait_seconds([(f"a:{address}", 4)]) for _ in range(4)))
     assert waits[:2] == [None, None]  # 3 and 4
     assert all(wait is not None and 55 <= wait <= 60 for wait in waits[2:])  # 5 and 6
-    assert int(await redis.get(f"rl:a:{address}")) == 6
+    assert int(await redis.get(f"{KEY_PREFIX}a:{address}")) == 6
 
 
 async def test_the_wait_is_what_the_window_has_left(redis) -> None:  # type: ignore[no-untyped-def]
     limits = RateLimits(redis, window_seconds=60)
     key = new_id("k")
     assert await limits.wait_seconds([(key, 1)]) is None
-    await redis.expire(f"rl:{key}", 7)  # the window began 53 s ago
+    await redis.expire(f"{KEY_PREFIX}{key}", 7)  # the window began 53 s ago
     assert await limits.wait_seconds([(key, 1)]) == 7
 
 
@@ -79,6 +79,6 @@ async def test_requests_counted_as_a_batch_take_consecutive_counts_in_order(redi
     waits = await limits.wait_seconds_many(batch)
     assert waits[:4] == [None] * 4
     assert all(wait is not None and 1 <= wait <= 60 for wait in waits[4:])
-    assert int(await redis.get(f"rl:a:{address}")) == 6
-    assert int(await redis.get(f"rl:c:{people[3]}")) == 2
+    assert int(await redis.get(f"{KEY_PREFIX}a:{address}")) == 6
+    assert int(await redis.get(f"{KEY_PREFIX}c:{people[3]}")) == 2
     assert await limits.wait_seconds_many([]) == []

@@ -2,12 +2,16 @@
 
 Every request of a flash crowd is counted against its limits, and a round trip to Redis
 costs far more Python than Redis's own work. So the counts asked for during one turn of
-the event loop go in one round trip (:class:`RoundTrips`): one script call per counter,
-which adds that turn's requests to it, starts its window when it is new, and answers the
-count and the seconds the window has left. A counter several requests of the turn share
-(a busy address) is called once, and its requests get consecutive counts in the order
-they asked. One counter per script call keeps every call on one key, so the counters of
-one request may live on different cluster shards.
+the event loop (or a batch's, :meth:`RateLimits.wait_seconds_many`) go in one round
+trip (:class:`RoundTrips`): one script call for all their counters, which adds the
+requests to each counter, starts its window when it is new, and answers the count and
+the seconds the window has left. A counter several requests share (a busy address) is
+counted once, and its requests get consecutive counts in the order they asked.
+
+One call for every counter of a batch (one command to pack and one reply to read: 4.7 µs
+of CPU an enter in a batch of thirty, where a call per counter cost 12.7) needs the
+counters on one cluster shard: their keys share the hash tag ``{rate-limits}``, as the
+revoked sessions share theirs.
 """
 
 from __future__ import annotations
@@ -21,17 +25,26 @@ from redis.exceptions import NoScriptError
 
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 
-# KEYS[1] = the counter, ARGV[1] = the window in seconds, ARGV[2] = how many to add. A
-# counter without an expiry (it cannot happen, but would never reset) gets one.
+KEY_PREFIX = "rl:{rate-limits}:"
+# KEYS = the counters, ARGV[1] = the window in seconds, ARGV[1 + i] = how many to add to
+# KEYS[i]. Answers each counter's count and seconds left, in turn. A counter without an
+# expiry (it cannot happen, but would never reset) gets one.
 _COUNT = """
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local left = redis.call('TTL', KEYS[1])
-if left < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-    left = tonumber(ARGV[1])
+local window = tonumber(ARGV[1])
+local answers = {}
+for i, key in ipairs(KEYS) do
+    local added = tonumber(ARGV[i + 1])
+    local count = redis.call('INCRBY', key, added)
+    if count == added then redis.call('EXPIRE', key, window) end
+    local left = redis.call('TTL', key)
+    if left < 0 then
+        redis.call('EXPIRE', key, window)
+        left = window
+    end
+    answers[2 * i - 1] = count
+    answers[2 * i] = left
 end
-return {count, left}
+return answers
 """
 _COUNT_SHA = hashlib.sha1(_COUNT.encode(), usedforsecurity=False).hexdigest()
 
@@ -70,11 +83,11 @@ class RateLimits:
         except NoScriptError:  # Redis restarted or was flushed since the script was loaded
             await self._redis.script_load(_COUNT)
             replies = await self._count_keys(keys, added)
+        if len(replies) != 2 * len(keys):
+            raise RuntimeError(f"{len(replies)} answers for {len(keys)} counters")
         # Each key's requests take its counts before the script's answer, in order.
-        next_count = {
-            key: int(count) - added[key] for key, (count, _) in zip(keys, replies, strict=True)
-        }
-        left = {key: int(seconds) for key, (_, seconds) in zip(keys, replies, strict=True)}
+        next_count = {key: int(replies[2 * i]) - added[key] for i, key in enumerate(keys)}
+        left = {key: int(replies[2 * i + 1]) for i, key in enumerate(keys)}
         counts: list[list[tuple[int, int]]] = []
         for request in requests:
             mine = []
@@ -84,11 +97,12 @@ class RateLimits:
             counts.append(mine)
         return counts
 
-    async def _count_keys(self, keys: list[str], added: Counter[str]) -> list[list[int]]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.evalsha(_COUNT_SHA, 1, f"rl:{key}", self._window, added[key])
-            return list(await pipe.execute())
+    async def _count_keys(self, keys: list[str], added: Counter[str]) -> list[int]:
+        names = [KEY_PREFIX + key for key in keys]
+        reply = await self._redis.evalsha(
+            _COUNT_SHA, len(names), *names, self._window, *(added[key] for key in keys)
+        )
+        return list(reply)
 
 
 def _wait(counts: Sequence[tuple[int, int]], limits: Sequence[tuple[str, int]]) -> int | None:
