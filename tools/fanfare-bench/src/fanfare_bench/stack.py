@@ -107,14 +107,13 @@ class Stack:
         name: str,
         extra_env: dict[str, str] | None = None,
         *,
-        pinned: bool = False,
-        beside_servers: bool = False,
+        cores: set[int] | None = None,
     ) -> ServiceProcess:
-        """Start a service and wait until it is ready; ``pinned`` puts it on the API core,
-        ``beside_servers`` on the servers' (and the generator's)."""
+        """Start a service and wait until it is ready, on ``cores`` when given (the API's,
+        ``self.cores.api``, or the servers' and generator's, ``self.cores.generator``)."""
         process = start_service(name, self.settings, self.log_dir, extra_env)
-        if process.pid is not None and (pinned or beside_servers):
-            pin(process.pid, self.cores.api if pinned else self.cores.generator)
+        if process.pid is not None and cores is not None:
+            pin(process.pid, cores)
         self.processes.append(process)
         return process
 
@@ -148,7 +147,7 @@ async def open_stack(root: Path | None = None, *, pin_cores: bool = True) -> Asy
     """Servers from ``FANFARE_*_URL`` or embedded ones in a scratch folder, migrated.
 
     With ``pin_cores`` this process (the load generator) moves to its own core and
-    services started ``pinned`` to another; without, everything shares every core.
+    services started on ``cores.api`` to another; without, everything shares every core.
     """
     with contextlib.ExitStack() as cleanup:
         if root is None:

@@ -46,6 +46,8 @@ ADMISSION = "admission"
 #: Counts enters against their rate limits: given each enter's ``(consumer id, client
 #: address)``, in order, the seconds each must wait, or None where it may go on.
 EnterGate = Callable[[Sequence[tuple[str, str]]], Awaitable[Sequence[int | None]]]
+#: A batch's existing entries, locked, and its new arrival numbers.
+Locked = tuple[dict[str, QueueEntry], list[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +255,11 @@ class QueueService:
             # the locks, one for each consumer (those who already hold a place, or whom
             # the gate stops, leave a gap in the numbers, which positions never show).
             # Meanwhile the gate counts every enter against its limits.
-            (found, drawn), waits = await together(
+            (found, drawn), waits = await self._lock_and_count(
                 entries.get_many_for_update_and_draw(
                     queue_id, asking, len(asking) if uncapped else 0
                 ),
-                self._count(batch),
+                batch,
             )
             stopped = {
                 index: TooManyRequests(wait) for index, wait in enumerate(waits) if wait is not None
@@ -311,14 +313,19 @@ class QueueService:
         states.update((e.consumer_id, state) for e, state in zip(answered, settled, strict=True))
         return [stopped.get(index) or states[r.consumer_id] for index, r in enumerate(batch)]
 
-    async def _count(self, batch: list[_Enter]) -> Sequence[int | None]:
-        """What the gate says of each enter of ``batch`` (all may go on without one)."""
+    async def _lock_and_count(
+        self, locking: Awaitable[Locked], batch: list[_Enter]
+    ) -> tuple[Locked, Sequence[int | None]]:
+        """What ``locking`` gives, and what the gate says of each enter of ``batch``,
+        asked meanwhile (without a gate, every enter may go on)."""
         if self._gate is None:
-            return [None] * len(batch)
-        waits = await self._gate([(request.consumer_id, request.address) for request in batch])
+            return await locking, [None] * len(batch)
+        locked, waits = await together(
+            locking, self._gate([(request.consumer_id, request.address) for request in batch])
+        )
         if len(waits) != len(batch):
             raise RuntimeError(f"the gate answered {len(waits)} of {len(batch)} enters")
-        return waits
+        return locked, waits
 
     async def leave(self, organization_id: str, queue_id: str, consumer_id: str) -> ConsumerState:
         await self.directory.get(organization_id, queue_id)
