@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from fanfare_core.adapters.nats.connection import connect, declare_streams
 from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
 from fanfare_core.adapters.postgres.pool import open_pool
+from fanfare_core.adapters.redis.client import open_redis
 from fanfare_core.logs import get_logger
 from fanfare_core.settings import Settings
 
@@ -41,13 +42,7 @@ class Resources:
         """Connect to the three servers and declare the streams (idempotent)."""
         settings.require_infrastructure()
         pool = await open_pool(settings)
-        # A flash crowd opens hundreds of requests at once: they wait their turn for one
-        # of these connections rather than fail.
-        redis_client = aioredis.Redis(
-            connection_pool=aioredis.BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10
-            )
-        )
+        redis_client = open_redis(settings.redis_url, max_connections=REDIS_CONNECTIONS)
         nats_client = await connect(settings.nats_url, settings.service_name)
         js = nats_client.jetstream()
         await declare_streams(js, settings.stream_replicas)

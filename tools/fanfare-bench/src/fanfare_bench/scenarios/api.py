@@ -66,7 +66,7 @@ class Sizes:
     def of(cls, size: Size) -> Sizes:
         if size is Size.SMOKE:
             return cls(300, 0.5, 500, 100, 20, 8, 60)
-        return cls(30_000, 10.0, 100_000, 10_000, 1_000, 64, 6_000)
+        return cls(30_000, 10.0, 100_000, 10_000, 1_000, 256, 6_000)
 
 
 @dataclass(frozen=True, slots=True)
