@@ -12,9 +12,9 @@ from pathlib import Path
 import nats
 import nats.errors
 import pytest
-import redis.asyncio as aioredis
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.client import open_redis
 from fanfare_core.adapters.redis.queue_line import QueueLine
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
@@ -108,7 +108,7 @@ async def test_a_queue_opens_admits_expires_closes_and_completes(
     assert opened_at >= opens  # never early
     ring = KeyRingLoader(pool, SystemClock(), issuer="fanfare", refresh_seconds=60)
     await ring.reload()
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = open_redis(settings.redis_url, max_connections=8)
     service = QueueService(
         pool=pool, line=QueueLine(redis), directory=QueueDirectory(pool, ttl_seconds=0),
         tokens=ring.current, clock=SystemClock(),

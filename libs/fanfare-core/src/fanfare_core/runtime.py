@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from psycopg import AsyncConnection
@@ -15,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from fanfare_core.adapters.nats.connection import connect, declare_streams
 from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
 from fanfare_core.adapters.postgres.pool import open_pool
-from fanfare_core.adapters.redis.client import open_redis
+from fanfare_core.adapters.redis.client import FanfareRedis, open_redis
 from fanfare_core.logs import get_logger
 from fanfare_core.settings import Settings
 
@@ -31,7 +30,7 @@ class Resources:
 
     settings: Settings
     pool: AsyncConnectionPool[AsyncConnection]
-    redis: aioredis.Redis
+    redis: FanfareRedis
     nats: NatsClient
     js: JetStreamContext
     _stop: asyncio.Event = field(default_factory=asyncio.Event)

@@ -10,15 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from fanfare_core.adapters.nats.connection import connect
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.client import FanfareRedis, open_redis
 from fanfare_core.adapters.revoked_sessions import KEY_PREFIX, READY_KEY, RevokedSessions
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.consumers import ACCESS_TOKEN_TYPE, Consumer, ConsumerSession
@@ -69,8 +67,8 @@ async def test_key_lookups_are_cached_so_a_revoked_key_works_until_its_entry_exp
 
 
 @pytest.fixture
-async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(settings.redis_url)
+async def redis_client(settings: Settings) -> AsyncIterator[FanfareRedis]:
+    client = open_redis(settings.redis_url, max_connections=8)
     yield client
     await client.aclose()
 
@@ -105,14 +103,14 @@ async def new_session(pool: Pool, tenant: Tenant, *, revoked: bool) -> str:
     return session.id
 
 
-def revoked_sessions(pool: Pool, redis: aioredis.Redis, nats: NatsClient) -> RevokedSessions:
+def revoked_sessions(pool: Pool, redis: FanfareRedis, nats: NatsClient) -> RevokedSessions:
     return RevokedSessions(redis=redis, nats=nats, pool=pool, clock=CLOCK, remember=HOUR)
 
 
 async def test_revocations_survive_a_redis_flush_and_reach_every_replica(
     pool: Pool,
     tenant: Tenant,
-    redis_client: aioredis.Redis,
+    redis_client: FanfareRedis,
     nats_clients: tuple[NatsClient, NatsClient],
 ) -> None:
     logged_out = await new_session(pool, tenant, revoked=True)
@@ -148,8 +146,8 @@ async def test_without_redis_postgresql_answers(
 ) -> None:
     logged_out = await new_session(pool, tenant, revoked=True)
     live = await new_session(pool, tenant, revoked=False)
-    # Nothing listens there; no retries, so the test does not wait out redis-py's backoff.
-    nowhere = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    # Nothing listens there: connecting is refused at once.
+    nowhere = open_redis(f"redis://127.0.0.1:{free_port()}", max_connections=1)
     try:
         replica = revoked_sessions(pool, nowhere, nats_clients[0])
         assert await replica.is_revoked(logged_out)
@@ -161,7 +159,7 @@ async def test_without_redis_postgresql_answers(
 async def test_cached_access_tokens_cost_the_garbage_collector_nothing(
     pool: Pool,
     tenant: Tenant,
-    redis_client: aioredis.Redis,
+    redis_client: FanfareRedis,
     nats_clients: tuple[NatsClient, NatsClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.client import FanfareRedis, open_redis
 from fanfare_core.adapters.redis.queue_line import QueueLine
 from fanfare_core.adapters.redis.rate_limit import RateLimits
 from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
@@ -26,8 +26,8 @@ TOKENS = TokenService(KeyRing((new_signing_key(datetime.now(UTC)),)), "fanfare")
 
 
 @pytest.fixture
-async def redis(settings) -> AsyncIterator[aioredis.Redis]:  # type: ignore[no-untyped-def]
-    client = aioredis.Redis.from_url(settings.redis_url)
+async def redis(settings) -> AsyncIterator[FanfareRedis]:  # type: ignore[no-untyped-def]
+    client = open_redis(settings.redis_url, max_connections=8)
     yield client
     await client.aclose()
 
@@ -196,7 +196,7 @@ class NoDatabase:
         raise AssertionError(f"the status poll used the database ({name})")
 
 
-async def command_counts(redis: aioredis.Redis) -> dict[str, int]:
+async def command_counts(redis: FanfareRedis) -> dict[str, int]:
     stats = await redis.info("commandstats")
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
@@ -209,7 +209,7 @@ def commands_since(before: dict[str, int], after: dict[str, int]) -> dict[str, i
 async def test_a_status_poll_is_one_redis_round_trip_and_no_database_query(
     pool, tenant, private_valkey
 ) -> None:  # type: ignore[no-untyped-def]
-    redis = aioredis.Redis.from_url(private_valkey.url)  # nothing else talks to this one
+    redis = open_redis(private_valkey.url, max_connections=8)  # nothing else talks to this one
     service = QueueService(
         pool=pool,
         line=QueueLine(redis),

@@ -5,15 +5,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
+from fanfare_core.adapters.redis.client import FanfareRedis, open_redis
 from fanfare_core.adapters.redis.rate_limit import KEY_PREFIX, RateLimits
 from fanfare_core.ids import new_id
 
 
 @pytest.fixture
-async def redis(settings) -> AsyncIterator[aioredis.Redis]:  # type: ignore[no-untyped-def]
-    client = aioredis.Redis.from_url(settings.redis_url)
+async def redis(settings) -> AsyncIterator[FanfareRedis]:  # type: ignore[no-untyped-def]
+    client = open_redis(settings.redis_url, max_connections=8)
     yield client
     await client.aclose()
 

@@ -47,7 +47,8 @@ def test_each_url_scheme_keeps_its_kind_of_connection() -> None:
         ("redis://127.0.0.1:6390/2", PackedConnection, {"host": "127.0.0.1", "db": 2}),
         ("rediss://user:secret@cache:6380/1?socket_timeout=3", PackedSSLConnection,
          {"host": "cache", "port": 6380, "password": "secret", "socket_timeout": 3.0}),
-        ("unix:///run/valkey.sock?db=3", PackedUnixConnection, {"path": "/run/valkey.sock", "db": 3}),
+        ("unix:///run/valkey.sock?db=3", PackedUnixConnection,
+         {"path": "/run/valkey.sock", "db": 3}),
     ]:  # fmt: skip
         pool = open_redis(url, max_connections=4).connection_pool
         assert pool.connection_class is kind

@@ -174,6 +174,14 @@ class RunStats:
         """Successful answers per second over the run."""
         return self.ok / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def busy(self) -> float | None:
+        """The share of one core the server process used over the run (where its CPU time
+        was measured)."""
+        if self.cpu_us is None or self.seconds <= 0:
+            return None
+        return self.cpu_us * self.ok / 1e6 / self.seconds
+
     def ms(self, percentile: float) -> float:
         """Latency at ``percentile`` (0-100) in milliseconds."""
         return float(self.histogram.get_value_at_percentile(percentile)) / 1000.0

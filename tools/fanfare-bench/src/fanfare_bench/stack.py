@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.migrate import migrate
 from fanfare_core.adapters.postgres.pool import open_pool
+from fanfare_core.adapters.redis.client import FanfareRedis, open_redis
 from fanfare_core.settings import Settings, load_settings
 from fanfare_devstack.infrastructure import Infrastructure
 from fanfare_devstack.processes import ServiceProcess
@@ -82,7 +82,7 @@ class Stack:
 
     settings: Settings
     pool: AsyncConnectionPool[AsyncConnection]
-    redis: aioredis.Redis
+    redis: FanfareRedis
     log_dir: Path
     cores: Cores
     processes: list[ServiceProcess] = field(default_factory=list)
@@ -160,7 +160,7 @@ async def open_stack(root: Path | None = None, *, pin_cores: bool = True) -> Asy
             {**os.environ, **urls.as_env()}, service_name="bench", database_pool_max=8
         )
         pool = await open_pool(settings)
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = open_redis(settings.redis_url, max_connections=8)
         cores = Cores.split() if pin_cores else Cores.shared()
         if pin_cores:
             pin(os.getpid(), cores.generator)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
-import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -28,6 +27,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.redis.client import FanfareRedis
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 from fanfare_core.clock import Clock
 from fanfare_core.logs import get_logger
@@ -47,7 +47,7 @@ class RevokedSessions:
     def __init__(
         self,
         *,
-        redis: aioredis.Redis,
+        redis: FanfareRedis,
         nats: NatsClient,
         pool: AsyncConnectionPool[AsyncConnection],
         clock: Clock,
@@ -87,12 +87,12 @@ class RevokedSessions:
     async def _check_many(self, _: None, session_ids: list[str]) -> list[bool]:
         sessions = list(dict.fromkeys(session_ids))
         try:
-            *values, ready = await self._redis.mget(
-                [*(KEY_PREFIX + session_id for session_id in sessions), READY_KEY]
+            *values, ready = await self._redis.call(
+                "MGET", *(KEY_PREFIX + session_id for session_id in sessions), READY_KEY
             )
             if ready is None:
                 await self._rebuild()
-                values = await self._redis.mget([KEY_PREFIX + s for s in sessions])
+                values = await self._redis.call("MGET", *(KEY_PREFIX + s for s in sessions))
             revoked = {s for s, value in zip(sessions, values, strict=True) if value is not None}
         except Exception as error:
             log.warning("revoked sessions: redis failed, asking postgres", error=repr(error))

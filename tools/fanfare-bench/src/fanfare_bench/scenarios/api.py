@@ -59,6 +59,10 @@ class Sizes:
     queued: int  # consumers in line for the status poll
     pollers: int  # of them, how many poll
     bidders: int
+    # Connections of a maximum-rate run: enough that the API's core, not the wait for a
+    # batch's round trips, sets the maximum. With 64 the enter crowd left the API idle
+    # 16-21 % of the run (batches of one queue go one after another, and 64 shoppers
+    # were all waiting on the two in progress), so its "maximum" was a latency bound.
     concurrency: int
     beside: int  # baseline requests in each of the two runs beside a maximum-rate run
 
@@ -204,14 +208,16 @@ def figures(peak: RunStats, steady: RunStats, base: Baseline | None, unit: str) 
 
 
 def cpu_figure(peak: RunStats, base: Baseline | None) -> str:
-    """``(API CPU 812 µs an answer = 3.9 x baseline's; baseline beside it …)``, or
-    ``(API CPU 120 µs an answer)`` for the baseline itself."""
-    if peak.cpu_us is None:
+    """``(the API busy 98% of its core, 812 µs an answer = 3.9 x baseline's; baseline
+    beside it …)``, or ``(the API busy 99% of its core, 120 µs an answer)`` for the
+    baseline itself. A maximum well below a whole core was not the API's maximum."""
+    if peak.cpu_us is None or peak.busy is None:
         return "" if base is None else f" ({base.describe()})"
+    cpu = f"the API busy {peak.busy:.0%} of its core, {peak.cpu_us:,.0f} µs an answer"
     if base is None:
-        return f" (API CPU {peak.cpu_us:,.0f} µs an answer)"
+        return f" ({cpu})"
     ratio = f" = {peak.cpu_us / base.cpu_us:.1f} x baseline's" if base.cpu_us else ""
-    return f" (API CPU {peak.cpu_us:,.0f} µs an answer{ratio}; {base.describe()})"
+    return f" ({cpu}{ratio}; {base.describe()})"
 
 
 def ratio_verdict(
@@ -252,10 +258,9 @@ async def paced(
 def busy_figure(steady: RunStats) -> str:
     """``; the API busy 85% of its core, 601 µs an answer`` where the API's CPU time was
     measured."""
-    if steady.cpu_us is None or steady.seconds <= 0:
+    if steady.cpu_us is None or steady.busy is None:
         return ""
-    share = steady.cpu_us * steady.ok / 1e6 / steady.seconds
-    return f"; the API busy {share:.0%} of its core, {steady.cpu_us:,.0f} µs an answer"
+    return f"; the API busy {steady.busy:.0%} of its core, {steady.cpu_us:,.0f} µs an answer"
 
 
 async def baseline(api: Api, sizes: Sizes) -> Result:

@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
+from fanfare_core.adapters.redis.client import FanfareRedis, LuaScript
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 from fanfare_core.domain.timing import format_optional_instant
@@ -77,6 +76,7 @@ for i = 1, #ARGV - first_arg do
 end
 return out
 """
+_SCRIPT = LuaScript(_WRITE_AND_READ)
 
 
 def _prefix(queue_id: str) -> str:
@@ -160,9 +160,8 @@ def _text(raw: object) -> str:
 class QueueLine:
     """Reads and writes the Redis side of queues."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: FanfareRedis) -> None:
         self._redis = redis
-        self._script = redis.register_script(_WRITE_AND_READ)
         self._reads: RoundTrips[str, str, LineRead] = RoundTrips(self._read_many)
 
     async def read(self, queue_id: str, consumer_id: str) -> LineRead:
@@ -179,7 +178,7 @@ class QueueLine:
         """Write committed entries of one queue through, then read these consumers' states
         (after the writes, so they show them): one command."""
         keys, args = _line_call(queue_id, entries, consumer_ids)
-        return _line_reads(await self._script(keys=keys, args=args))
+        return _line_reads(await self._redis.run(_SCRIPT, keys, args))
 
     async def write(self, entries: Sequence[QueueEntry]) -> None:
         """Write committed entries through; the newest version of each wins."""

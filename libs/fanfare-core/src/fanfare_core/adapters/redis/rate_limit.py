@@ -16,13 +16,10 @@ revoked sessions share theirs.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
-
+from fanfare_core.adapters.redis.client import FanfareRedis, LuaScript
 from fanfare_core.adapters.redis.round_trips import RoundTrips
 
 KEY_PREFIX = "rl:{rate-limits}:"
@@ -46,13 +43,13 @@ for i, key in ipairs(KEYS) do
 end
 return answers
 """
-_COUNT_SHA = hashlib.sha1(_COUNT.encode(), usedforsecurity=False).hexdigest()
+_COUNT_SCRIPT = LuaScript(_COUNT)
 
 
 class RateLimits:
     """Fixed windows of ``window_seconds`` per key, in Redis (shared by every replica)."""
 
-    def __init__(self, redis: aioredis.Redis, window_seconds: int) -> None:
+    def __init__(self, redis: FanfareRedis, window_seconds: int) -> None:
         self._redis = redis
         self._window = window_seconds
         self._trips: RoundTrips[None, tuple[str, ...], list[tuple[int, int]]] = RoundTrips(
@@ -78,11 +75,7 @@ class RateLimits:
     async def _count(self, _: None, requests: list[tuple[str, ...]]) -> list[list[tuple[int, int]]]:
         added = Counter(key for request in requests for key in request)
         keys = list(added)
-        try:
-            replies = await self._count_keys(keys, added)
-        except NoScriptError:  # Redis restarted or was flushed since the script was loaded
-            await self._redis.script_load(_COUNT)
-            replies = await self._count_keys(keys, added)
+        replies = await self._count_keys(keys, added)
         if len(replies) != 2 * len(keys):
             raise RuntimeError(f"{len(replies)} answers for {len(keys)} counters")
         # Each key's requests take its counts before the script's answer, in order.
@@ -99,8 +92,8 @@ class RateLimits:
 
     async def _count_keys(self, keys: list[str], added: Counter[str]) -> list[int]:
         names = [KEY_PREFIX + key for key in keys]
-        reply = await self._redis.evalsha(
-            _COUNT_SHA, len(names), *names, self._window, *(added[key] for key in keys)
+        reply = await self._redis.run(
+            _COUNT_SCRIPT, names, [self._window, *(added[key] for key in keys)]
         )
         return list(reply)
 
