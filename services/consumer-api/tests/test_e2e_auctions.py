@@ -164,6 +164,28 @@ async def test_histories_show_own_bids_and_anonymized_others(browser, pool, tena
     assert bad.status_code == 400
 
 
+async def test_the_callers_errors_come_before_any_about_the_body_or_query(
+    browser, pool, tenant
+) -> None:  # type: ignore[no-untyped-def]
+    auction = await make_auction(pool, tenant)
+    shopper = await new_shopper(browser)
+    forged = {"Authorization": "Bearer not.a.token"}
+    place = f"/api/v1/auctions/{auction}/bid"
+    for body in (b"not json", b'{"amount": "lots"}', b'{"amount": 10, "extra": 1}'):
+        missing = await browser.post(place, content=body)
+        assert (missing.status_code, missing.json()) == (400, {"error": "Consumer ID is required"})
+        wrong = await browser.post(place, content=body, headers=forged)
+        assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid access token"})
+        mine = await browser.post(place, content=body, headers=shopper.headers())
+        assert mine.status_code == 400
+        assert mine.json()["error"] != "Consumer ID is required"
+    for listing in ("bids/history", "bids"):
+        path = f"/api/v1/auctions/{auction}/{listing}?limit=abc"
+        wrong = await browser.get(path, headers=forged)
+        assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid access token"})
+        assert (await browser.get(path, headers=shopper.headers())).status_code == 400
+
+
 async def test_hundreds_of_concurrent_bids_lose_nothing(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]
     auction = await make_auction(
         pool, tenant, starting_bid=Decimal(1), minimum_increment=Decimal("0.5")

@@ -1,8 +1,9 @@
 """How consumer API handlers learn who is calling, and the lifespan that makes it possible.
 
-Handlers declare ``storefront: StorefrontDep`` (publishable key), ``shopper: ShopperDep``
-(publishable key and consumer access token) or ``server: ServerDep`` (secret key); the
-rules live in :mod:`fanfare_core.http.consumer_auth`.
+Handlers await ``storefront_of(request)`` (publishable key) or ``shopper_of(request)``
+(publishable key and consumer access token) first thing, or declare ``server: ServerDep``
+(secret key); the rules, and why the first two are not dependencies, live in
+:mod:`fanfare_core.http.consumer_auth`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from fanfare_core.http.consumer_auth import (
     ConsumerAuth,
     ServerDep,
     Shopper,
-    ShopperDep,
     Storefront,
-    StorefrontDep,
     fingerprint_of,
     require_publishable_key,
+    require_shopper,
+    shopper_of,
+    storefront_of,
 )
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.access_tokens import AccessTokenVerifier
@@ -37,13 +39,14 @@ __all__ = [
     "CONSUMER_DEPENDENCIES",
     "ServerDep",
     "Shopper",
-    "ShopperDep",
     "Storefront",
-    "StorefrontDep",
     "fingerprint_of",
     "require_publishable_key",
     "require_secret_key",
+    "require_shopper",
     "sessions_lifespan",
+    "shopper_of",
+    "storefront_of",
 ]
 
 
@@ -53,7 +56,7 @@ async def sessions_lifespan(app: Litestar) -> AsyncIterator[None]:
 
     - ``key_ring``: the :class:`KeyRingLoader` (``app.state.key_ring.current`` gives the
       ``TokenService`` of the moment, for admission tokens too),
-    - ``consumer_auth``: what the ``storefront`` and ``shopper`` providers use,
+    - ``consumer_auth``: what ``storefront_of`` and ``shopper_of`` authenticate with,
     - ``consumer_sessions``: the sign-in use cases.
     """
     resources: Resources = app.state.resources

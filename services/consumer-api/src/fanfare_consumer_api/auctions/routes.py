@@ -18,7 +18,7 @@ from fanfare_consumer_api.auctions.schemas import (
     BidText,
     HighestBid,
 )
-from fanfare_consumer_api.auth import ShopperDep, StorefrontDep
+from fanfare_consumer_api.auth import require_shopper, shopper_of, storefront_of
 from fanfare_core.domain.money import plain
 from fanfare_core.domain.timing import format_instant, format_optional_instant
 from fanfare_core.http.strict_body import decode_body
@@ -35,9 +35,8 @@ def _money(amount: Decimal | None) -> Decimal | None:
 
 
 @get("/{auction_id:str}", operation_id="getAuction", summary="An auction as bidders see it")
-async def get_auction(
-    request: Request[Any, Any, Any], auction_id: FromPath[str], storefront: StorefrontDep
-) -> Auction:
+async def get_auction(request: Request[Any, Any, Any], auction_id: FromPath[str]) -> Auction:
+    storefront = await storefront_of(request)
     view = await _service(request).view(storefront.organization_id, auction_id)
     auction = view.auction
     return Auction(
@@ -59,13 +58,19 @@ async def get_auction(
     )
 
 
-@post("/{auction_id:str}/bid", operation_id="placeBid", summary="Place a bid", status_code=200)
+@post(
+    "/{auction_id:str}/bid",
+    operation_id="placeBid",
+    summary="Place a bid",
+    status_code=200,
+    before_request=require_shopper,
+)
 async def place_bid(
     request: Request[Any, Any, Any],
     auction_id: FromPath[str],
-    shopper: ShopperDep,
     data: JSONBody[BidRequest],
 ) -> BidResponse:
+    shopper = await shopper_of(request)
     body = await decode_body(request, BidText)
     state = await _service(request).place_bid(
         shopper.organization_id, auction_id, shopper.consumer_id, bytes(body.amount).decode()
@@ -79,9 +84,8 @@ async def place_bid(
 
 
 @get("/{auction_id:str}/status", operation_id="getBidStatus", summary="One's standing")
-async def bid_status(
-    request: Request[Any, Any, Any], auction_id: FromPath[str], shopper: ShopperDep
-) -> BidderState:
+async def bid_status(request: Request[Any, Any, Any], auction_id: FromPath[str]) -> BidderState:
+    shopper = await shopper_of(request)
     state = await _service(request).status(shopper.organization_id, auction_id, shopper.consumer_id)
     return BidderState(
         auction_id=state.auction_id,
@@ -95,9 +99,8 @@ async def bid_status(
 
 
 @get("/{auction_id:str}/highest-bid", operation_id="getHighestBid", summary="The high bid")
-async def highest_bid(
-    request: Request[Any, Any, Any], auction_id: FromPath[str], shopper: ShopperDep
-) -> HighestBid:
+async def highest_bid(request: Request[Any, Any, Any], auction_id: FromPath[str]) -> HighestBid:
+    shopper = await shopper_of(request)
     amount = await _service(request).highest(shopper.organization_id, auction_id)
     return HighestBid(amount=_money(amount), bidder_id=None)
 
@@ -106,13 +109,14 @@ async def highest_bid(
     "/{auction_id:str}/bids/history",
     operation_id="getBidHistory",
     summary="One's own bids, newest first",
+    before_request=require_shopper,
 )
 async def bid_history(
     request: Request[Any, Any, Any],
     auction_id: FromPath[str],
-    shopper: ShopperDep,
     limit: FromQuery[int] = 10,
 ) -> list[BidHistoryItem]:
+    shopper = await shopper_of(request)
     bids = await _service(request).bids(
         shopper.organization_id, auction_id, consumer_id=shopper.consumer_id, limit=limit
     )
@@ -126,13 +130,14 @@ async def bid_history(
     "/{auction_id:str}/bids",
     operation_id="getAllBids",
     summary="All bids, newest first (other bidders shown by a pseudonym)",
+    before_request=require_shopper,
 )
 async def all_bids(
     request: Request[Any, Any, Any],
     auction_id: FromPath[str],
-    shopper: ShopperDep,
     limit: FromQuery[int] = 20,
 ) -> list[BidHistoryItem]:
+    shopper = await shopper_of(request)
     bids = await _service(request).bids(
         shopper.organization_id, auction_id, consumer_id=None, limit=limit
     )

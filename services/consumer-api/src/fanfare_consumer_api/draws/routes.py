@@ -11,7 +11,7 @@ from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
-from fanfare_consumer_api.auth import ServerDep, ShopperDep, StorefrontDep, require_secret_key
+from fanfare_consumer_api.auth import ServerDep, require_secret_key, shopper_of, storefront_of
 from fanfare_consumer_api.draws.schemas import (
     ConsumerRequest,
     DenyRequest,
@@ -40,9 +40,8 @@ def _service(request: Request[Any, Any, Any]) -> DrawService:
 
 
 @get("/{draw_id:str}", operation_id="getDraw", summary="A draw as shoppers see it")
-async def get_draw(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], storefront: StorefrontDep
-) -> Draw:
+async def get_draw(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> Draw:
+    storefront = await storefront_of(request)
     view = await _service(request).describe(storefront.organization_id, draw_id)
     draw = view.draw
     return Draw(
@@ -62,9 +61,8 @@ async def get_draw(
 
 
 @post("/{draw_id:str}/enter", operation_id="enterDraw", summary="Enter the draw", status_code=200)
-async def enter_draw(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], shopper: ShopperDep
-) -> DrawConsumerState:
+async def enter_draw(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> DrawConsumerState:
+    shopper = await shopper_of(request)
     await request.app.state.enter_limits.check(request, shopper.consumer_id)
     fingerprint = shopper.fingerprint
     state = await _service(request).enter(
@@ -82,17 +80,15 @@ async def enter_draw(
     summary="Withdraw one's entry",
     status_code=200,
 )
-async def leave_draw(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], shopper: ShopperDep
-) -> DrawConsumerState:
+async def leave_draw(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> DrawConsumerState:
+    shopper = await shopper_of(request)
     state = await _service(request).leave(shopper.organization_id, draw_id, shopper.consumer_id)
     return _state(state)
 
 
 @get("/{draw_id:str}/status", operation_id="getDrawStatus", summary="One's entry and result")
-async def draw_status(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], shopper: ShopperDep
-) -> DrawConsumerState:
+async def draw_status(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> DrawConsumerState:
+    shopper = await shopper_of(request)
     state = await _service(request).status(shopper.organization_id, draw_id, shopper.consumer_id)
     return _state(state)
 
@@ -102,9 +98,8 @@ async def draw_status(
     operation_id="getDrawProof",
     summary="Everything needed to recompute the winners (once drawn)",
 )
-async def draw_proof(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], storefront: StorefrontDep
-) -> DrawProof:
+async def draw_proof(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> DrawProof:
+    storefront = await storefront_of(request)
     result = await _service(request).proof(storefront.organization_id, draw_id)
     return DrawProof(
         draw_id=result.draw_id,
@@ -128,9 +123,8 @@ async def draw_proof(
     summary="The entry list the draw used: one consumer id per line, bytewise sorted",
     media_type="text/plain; charset=utf-8",
 )
-async def draw_entries(
-    request: Request[Any, Any, Any], draw_id: FromPath[str], storefront: StorefrontDep
-) -> Stream:
+async def draw_entries(request: Request[Any, Any, Any], draw_id: FromPath[str]) -> Stream:
+    storefront = await storefront_of(request)
     chunks = await _service(request).entry_file(storefront.organization_id, draw_id)
     return Stream(
         chunks,

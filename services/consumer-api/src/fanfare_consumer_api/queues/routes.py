@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 
-from fanfare_consumer_api.auth import ServerDep, ShopperDep, StorefrontDep, require_secret_key
+from fanfare_consumer_api.auth import ServerDep, require_secret_key, shopper_of, storefront_of
 from fanfare_consumer_api.limits import client_address
 from fanfare_consumer_api.queues.schemas import (
     CompletedState,
@@ -50,9 +50,8 @@ def _service(request: Request[Any, Any, Any]) -> QueueService:
 
 
 @get("/{queue_id:str}", operation_id="getQueue", summary="A queue as shoppers see it")
-async def get_queue(
-    request: Request[Any, Any, Any], queue_id: FromPath[str], storefront: StorefrontDep
-) -> Queue:
+async def get_queue(request: Request[Any, Any, Any], queue_id: FromPath[str]) -> Queue:
+    storefront = await storefront_of(request)
     info, holding = await _service(request).holding(storefront.organization_id, queue_id)
     queue = info.queue
     return Queue(
@@ -75,8 +74,9 @@ async def get_queue(
     status_code=200,
 )
 async def enter_queue(
-    request: Request[Any, Any, Any], queue_id: FromPath[str], shopper: ShopperDep
+    request: Request[Any, Any, Any], queue_id: FromPath[str]
 ) -> QueueConsumerState:
+    shopper = await shopper_of(request)
     fingerprint = shopper.fingerprint
     state = await _service(request).enter(  # rate limits: counted by the enter's batch
         shopper.organization_id,
@@ -95,16 +95,18 @@ async def enter_queue(
     status_code=200,
 )
 async def leave_queue(
-    request: Request[Any, Any, Any], queue_id: FromPath[str], shopper: ShopperDep
+    request: Request[Any, Any, Any], queue_id: FromPath[str]
 ) -> QueueConsumerState:
+    shopper = await shopper_of(request)
     state = await _service(request).leave(shopper.organization_id, queue_id, shopper.consumer_id)
     return _state(state)
 
 
 @get("/{queue_id:str}/status", operation_id="getQueueStatus", summary="One's position and status")
 async def queue_status(
-    request: Request[Any, Any, Any], queue_id: FromPath[str], shopper: ShopperDep
+    request: Request[Any, Any, Any], queue_id: FromPath[str]
 ) -> QueueConsumerState:
+    shopper = await shopper_of(request)
     state = await _service(request).status(shopper.organization_id, queue_id, shopper.consumer_id)
     return _state(state)
 

@@ -13,11 +13,11 @@ from litestar.types import ControllerRouterHandler
 
 from fanfare_consumer_api.auth import (
     ServerDep,
-    ShopperDep,
-    StorefrontDep,
     fingerprint_of,
     require_publishable_key,
     require_secret_key,
+    shopper_of,
+    storefront_of,
 )
 from fanfare_consumer_api.sessions.schemas import (
     AuthorizeExternalRequest,
@@ -73,10 +73,9 @@ async def jwks(state: State) -> JsonWebKeySet:
     summary="Sign in a new guest consumer",
     status_code=201,
 )
-async def sign_in_guest(
-    request: Request[Any, Any, Any], storefront: StorefrontDep, sessions: SessionsDep
-) -> SessionTokens:
+async def sign_in_guest(request: Request[Any, Any, Any], sessions: SessionsDep) -> SessionTokens:
     """A new consumer (``cons_…``) on every call, bound to ``X-Fingerprint`` when given."""
+    storefront = await storefront_of(request)
     issued = await sessions.start_guest(storefront.organization_id, fingerprint_of(request))
     return _tokens(issued)
 
@@ -117,10 +116,10 @@ async def authorize_external(
 async def exchange_code(
     request: Request[Any, Any, Any],
     data: JSONBody[ExchangeRequest],
-    storefront: StorefrontDep,
     sessions: SessionsDep,
 ) -> SessionTokens:
     """A used, expired, unknown or other organization's code: ``400 Invalid exchange code``."""
+    storefront = await storefront_of(request)
     body = await decode_body(request, ExchangeRequest)
     issued = await sessions.exchange(storefront.organization_id, body.code, fingerprint_of(request))
     return _tokens(issued)
@@ -136,23 +135,25 @@ async def exchange_code(
 async def refresh_session(
     request: Request[Any, Any, Any],
     data: JSONBody[RefreshRequest],
-    storefront: StorefrontDep,
     sessions: SessionsDep,
 ) -> SessionTokens:
     """The refresh token used stops working; the session keeps its fingerprint binding."""
+    storefront = await storefront_of(request)
     body = await decode_body(request, RefreshRequest)
     return _tokens(await sessions.refresh(storefront.organization_id, body.refresh_token))
 
 
 @post("/logout", operation_id="logout", summary="End the session", status_code=204)
-async def logout(shopper: ShopperDep, sessions: SessionsDep) -> None:
+async def logout(request: Request[Any, Any, Any], sessions: SessionsDep) -> None:
     """The session's refresh tokens and access tokens stop working."""
+    shopper = await shopper_of(request)
     if shopper.session_id is not None:
         await sessions.end(shopper.organization_id, shopper.session_id)
 
 
 @get("/session", operation_id="getSession", summary="Who the access token says the caller is")
-async def current_session(shopper: ShopperDep) -> Session:
+async def current_session(request: Request[Any, Any, Any]) -> Session:
+    shopper = await shopper_of(request)
     return Session(consumer_id=shopper.consumer_id, organization_id=shopper.organization_id)
 
 
