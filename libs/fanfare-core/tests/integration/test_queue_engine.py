@@ -18,7 +18,7 @@ from fanfare_core.domain.errors import NotFound, TooManyRequests
 from fanfare_core.domain.queues import DenyReason, QueueClosed, QueueFull, QueueNotOpenYet
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer import catalog
-from fanfare_core.service_layer.distributions import create_distribution
+from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
 from fanfare_testing import queued_in_arrival_order
 
@@ -354,3 +354,63 @@ async def test_the_gate_stops_enters_over_their_limits_and_the_line_shows_no_gap
     other = new_id("cons")
     later = await service.enter(org, queue, other, None, address=new_id("addr"))
     assert later.position == 4
+
+
+class HeldDirectory(QueueDirectory):
+    """The directory with each lookup counted and held, once read, until its gate opens."""
+
+    def __init__(self, pool, ttl_seconds: float) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(pool, ttl_seconds)
+        self.gates: list[asyncio.Event] = []
+
+    async def _load(self, organization_id: str, queue_id: str):  # type: ignore[no-untyped-def]
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        info = await super()._load(organization_id, queue_id)
+        await gate.wait()
+        return info
+
+    async def let_through(self, *loads: int) -> None:
+        for load in loads:
+            self.gates[load].set()
+            await asyncio.sleep(0.01)
+
+
+async def test_a_crowd_missing_the_queue_together_shares_one_lookup(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org, queue = tenant.organization_id, await open_queue(pool, tenant, name="Shared")
+    directory = HeldDirectory(pool, ttl_seconds=60)
+    crowd = [asyncio.create_task(directory.get(org, queue)) for _ in range(50)]
+    await asyncio.sleep(0.05)
+    assert len(directory.gates) == 1
+    await directory.let_through(0)
+    infos = await asyncio.gather(*crowd)
+    assert {info.queue.name for info in infos} == {"Shared"}
+    await directory.get(org, queue)  # remembered
+    assert len(directory.gates) == 1
+    # An unknown queue is looked up once too, and each caller is told it is not there.
+    unknown = new_id("q")
+    lost = [asyncio.create_task(directory.get(org, unknown)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    await directory.let_through(1)
+    outcomes = await asyncio.gather(*lost, return_exceptions=True)
+    assert all(isinstance(outcome, NotFound) for outcome in outcomes)
+    assert len(directory.gates) == 2
+
+
+async def test_a_lookup_on_its_way_when_the_queue_changes_is_not_kept(pool, tenant) -> None:  # type: ignore[no-untyped-def]
+    org, queue = tenant.organization_id, await open_queue(pool, tenant, name="Before")
+    directory = HeldDirectory(pool, ttl_seconds=60)
+    before = asyncio.create_task(directory.get(org, queue))
+    await asyncio.sleep(0.05)  # it has read "Before"
+    await update_distribution(
+        UnitOfWork(pool), SystemClock(), tenant.principal, Kind.QUEUE, queue,
+        DistributionChanges(name="After"),
+    )  # fmt: skip
+    directory.forget(queue)  # its distribution.updated event arrives
+    after = asyncio.create_task(directory.get(org, queue))
+    await asyncio.sleep(0.05)
+    assert len(directory.gates) == 2  # the later caller did not wait for the older lookup
+    await directory.let_through(1, 0)  # the older lookup ends last
+    assert ((await before).queue.name, (await after).queue.name) == ("Before", "After")
+    assert (await directory.get(org, queue)).queue.name == "After"
+    assert len(directory.gates) == 2

@@ -88,12 +88,17 @@ class QueueDirectory:
     Entries live ``ttl_seconds``; :meth:`forget` drops one at once (the consumer API calls it
     when a ``distribution.updated`` event arrives). Time rules compare the cached
     ``openAt``/``closeAt`` with the clock, so a stale status never opens a queue early.
+
+    Requests that miss together share one lookup: when a queue's entry expires under a
+    crowd (thousands of polls a second), one query refreshes it instead of one per poll
+    that arrives while the first is on its way.
     """
 
     def __init__(self, pool: Pool, ttl_seconds: float = 2.0) -> None:
         self._pool = pool
         self._ttl = ttl_seconds
         self._cache: dict[tuple[str, str], tuple[float, QueueInfo | None]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Task[QueueInfo | None]] = {}
 
     async def get(self, organization_id: str, queue_id: str) -> QueueInfo:
         key = (organization_id, queue_id)
@@ -101,17 +106,36 @@ class QueueDirectory:
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             info = cached[1]
         else:
-            info = await self._load(organization_id, queue_id)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic(), info)
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = asyncio.create_task(self._load_and_keep(key))
+            # Shielded: one caller going away does not cancel the others' lookup.
+            info = await asyncio.shield(loading)
         if info is None:
             raise NotFound(QUEUE_NOT_FOUND)
         return info
 
     def forget(self, queue_id: str) -> None:
+        """Drop what is known of the queue; a lookup already on its way is answered to
+        those waiting for it, but not kept (it may have read the queue before the change)."""
         for key in [k for k in self._cache if k[1] == queue_id]:
             del self._cache[key]
+        for key in [k for k in self._loading if k[1] == queue_id]:
+            del self._loading[key]
+
+    async def _load_and_keep(self, key: tuple[str, str]) -> QueueInfo | None:
+        started = time.monotonic()
+        try:
+            info = await self._load(*key)
+        finally:
+            current = self._loading.get(key) is asyncio.current_task()
+            if current:
+                del self._loading[key]
+        if current:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (started, info)
+        return info
 
     async def _load(self, organization_id: str, queue_id: str) -> QueueInfo | None:
         async with UnitOfWork(self._pool) as uow:
