@@ -12,17 +12,28 @@ from fanfare_bench.loadgen import ConnectionPool, open_loop, request_bytes, satu
 
 
 class StallingServer:
-    """A tiny HTTP/1.1 server answering ``{"n": <count>}``; it can stall for a while."""
+    """A tiny HTTP/1.1 server answering ``{"n": <count>}``; it can stall for a while, and
+    close a connection after answering ``close_after`` requests on it."""
 
     def __init__(self) -> None:
         self.answered = 0
         self.stall_until = 0.0
         self.port = 0
+        self.connections = 0
+        self.most_open = 0
+        self.open = 0
+        self.close_after: int | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
+        self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        served = 0
         try:
-            while await reader.readuntil(b"\r\n\r\n"):
+            while self.close_after is None or served < self.close_after:
+                await reader.readuntil(b"\r\n\r\n")
+                served += 1
                 if (wait := self.stall_until - loop.time()) > 0:
                     await asyncio.sleep(wait)
                 self.answered += 1
@@ -32,6 +43,7 @@ class StallingServer:
         except (asyncio.IncompleteReadError, ConnectionResetError):
             pass
         finally:
+            self.open -= 1
             writer.close()
 
 
@@ -79,3 +91,20 @@ async def test_failed_answers_are_counted_not_timed(server: StallingServer) -> N
     assert (stats.ok, stats.failed) == (10, 10)
     assert stats.histogram.get_total_count() == 10
     assert stats.first_failure.startswith("200")
+
+
+async def test_the_pool_keeps_to_its_size_and_replaces_closed_connections(
+    server: StallingServer,
+) -> None:
+    pool = ConnectionPool("127.0.0.1", server.port, 3)
+    request = request_bytes("GET", "/", "localhost")
+    stats = await saturate(pool, lambda _: request, concurrency=20, count=300)
+    assert (stats.ok, server.connections, server.most_open) == (300, 3, 3)
+    # The server hangs up after every fifth answer: waiting requests get new connections.
+    server.close_after = 5
+    answers = await asyncio.gather(
+        *(pool.request(request) for _ in range(40)), return_exceptions=True
+    )
+    pool.close()
+    assert sum(isinstance(answer, tuple) for answer in answers) >= 30
+    assert server.most_open <= 3

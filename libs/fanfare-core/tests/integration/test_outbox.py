@@ -229,3 +229,52 @@ async def test_a_process_told_not_to_relay_starts_no_relay_and_another_publishes
     finally:
         await quiet.close()
         await relaying.close()
+
+
+class RecordingJetStream:
+    """Acknowledges every publish at once; counts each relay pass's events of one tenant."""
+
+    def __init__(self, organization_id: str) -> None:
+        self.organization_id = organization_id
+        self.passes: list[int] = [0]
+
+    async def publish_async(self, subject: str, _: bytes, **__: object) -> asyncio.Future[None]:
+        self.passes[-1] += self.organization_id in subject
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
+
+
+async def test_commits_close_together_go_out_in_one_pass(pool, tenant, settings) -> None:  # type: ignore[no-untyped-def]
+    js = RecordingJetStream(tenant.organization_id)
+    relay = OutboxRelay(
+        pool,
+        js,
+        database_url=settings.database_url,
+        poll_seconds=60,
+        gather_seconds=0.5,  # type: ignore[arg-type]
+    )
+    original = relay.publish_pending
+
+    async def counted() -> int:
+        js.passes.append(0)
+        return await original()
+
+    relay.publish_pending = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(1.0)  # the passes of its start are over
+        for index in range(5):  # five transactions, each notifying: about 50 ms in all
+            await create_queue(pool, tenant, f"Close together {index}")
+            await asyncio.sleep(0.01)
+
+        async def published() -> None:
+            while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(published(), timeout=10)
+        assert [count for count in js.passes if count] == [5]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)

@@ -36,6 +36,57 @@ async def test_a_lone_read_is_sent_at_once_and_later_reads_make_a_new_call() -> 
     assert recorder.calls == [("a", [1]), ("a", [2])]
 
 
+async def test_reads_asked_while_their_groups_call_is_under_way_go_together_after_it() -> None:
+    release = asyncio.Event()
+    calls: list[tuple[str, list[int]]] = []
+
+    async def fetch(group: str, items: list[int]) -> list[int]:
+        calls.append((group, items))
+        if group == "a" and len(calls) == 1:
+            await release.wait()
+        return [item * 10 for item in items]
+
+    trips: RoundTrips[str, int, int] = RoundTrips(fetch)
+    first = asyncio.ensure_future(trips.read("a", 1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # its call is under way
+    later = []
+    for item in (2, 3, 4):  # each in a turn of its own
+        later.append(asyncio.ensure_future(trips.read("a", item)))
+        await asyncio.sleep(0)
+    # Another group is not held back by the first one's call.
+    assert await trips.read("b", 5) == 50
+    assert calls == [("a", [1]), ("b", [5])]
+    release.set()
+    assert await first == 10
+    assert await asyncio.gather(*later) == [20, 30, 40]
+    assert calls == [("a", [1]), ("b", [5]), ("a", [2, 3, 4])]
+
+
+async def test_reads_waiting_on_a_failed_call_are_still_sent() -> None:
+    calls: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def fetch(group: str, items: list[int]) -> list[int]:
+        calls.append(items)
+        if len(calls) == 1:
+            await release.wait()
+            raise ConnectionError("redis went away")
+        return items
+
+    trips: RoundTrips[str, int, int] = RoundTrips(fetch)
+    failing = asyncio.ensure_future(trips.read("a", 1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(trips.read("a", 2))
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(ConnectionError):
+        await failing
+    assert await waiting == 2
+    assert calls == [[1], [2]]
+
+
 async def test_a_full_batch_goes_without_waiting_and_the_rest_follow() -> None:
     recorder = Recorder()
     trips: RoundTrips[str, int, str] = RoundTrips(recorder.fetch, max_batch=3)

@@ -14,6 +14,7 @@ request a small fraction of the server's, so one generator core can outrun one A
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,43 +99,69 @@ class _Connection(asyncio.Protocol):
 
 
 class ConnectionPool:
-    """Up to ``size`` keep-alive connections to one server, opened on demand."""
+    """Up to ``size`` keep-alive connections to one server, opened on demand.
+
+    Connections are handed over without a lock (one event loop owns the pool): a free
+    one goes straight to the longest-waiting request. The generator shares its core with
+    the data stores, so what it spends per request is taken from them."""
 
     def __init__(self, host: str, port: int, size: int) -> None:
         self.host, self.port, self.size = host, port, size
         self._idle: list[_Connection] = []
         self._open = 0
-        self._free = asyncio.Condition()
+        self._waiting: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
 
     async def _acquire(self) -> _Connection:
-        async with self._free:
-            while True:
-                while self._idle:
-                    connection = self._idle.pop()
-                    if not connection.closed:
-                        return connection
-                    self._open -= 1
-                if self._open < self.size:
-                    self._open += 1
-                    break
-                await self._free.wait()
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+            self._open -= 1
+        if self._open >= self.size:
+            waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed over, then cancelled
+                    self._pass_on(waiter.result())
+                raise
+            if handed is not None:
+                return handed
+            # None: a connection closed, leaving room to open one.
+        self._open += 1
         try:
             loop = asyncio.get_running_loop()
             _, connection = await loop.create_connection(_Connection, self.host, self.port)
         except BaseException:
-            async with self._free:
-                self._open -= 1
-                self._free.notify()
+            self._open -= 1
+            self._wake(None)
             raise
         return connection
 
-    async def _release(self, connection: _Connection) -> None:
-        async with self._free:
-            if connection.closed:
-                self._open -= 1
-            else:
-                self._idle.append(connection)
-            self._free.notify()
+    def _release(self, connection: _Connection) -> None:
+        if connection.closed:
+            self._open -= 1
+            self._wake(None)
+        else:
+            self._pass_on(connection)
+
+    def _pass_on(self, connection: _Connection | None) -> None:
+        """A connection (or None: room for one) nobody uses any more, to the next taker."""
+        if connection is None:
+            self._wake(None)
+        elif not self._wake(connection):
+            self._idle.append(connection)
+
+    def _wake(self, connection: _Connection | None) -> bool:
+        """Give ``connection`` (or, with None, room for a new one) to the longest-waiting
+        request; False when nobody waits."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return True
+        return False
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
         """Send ``raw`` on a free connection and return ``(status, body)``."""
@@ -147,7 +174,7 @@ class ConnectionPool:
                 connection.transport.close()
             raise
         finally:
-            await self._release(connection)
+            self._release(connection)
 
     def close(self) -> None:
         for connection in self._idle:

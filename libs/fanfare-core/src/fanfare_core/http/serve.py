@@ -26,6 +26,7 @@ def serve(service_name: str, app_factory: Callable[[], Litestar], *, default_por
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        loop="uvloop",  # a dependency, so images run the loop the benchmarks measured
         # X-Forwarded-For names the client (the per-address enter limit counts it) only
         # when the peer is one of these proxies; anyone else could forge it.
         proxy_headers=True,

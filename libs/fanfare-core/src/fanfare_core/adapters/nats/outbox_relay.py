@@ -9,6 +9,12 @@ then: with every publish acknowledged, the stream holds the outbox's order).
 Several relays may run (one per service replica): ``FOR UPDATE SKIP LOCKED`` shares the rows.
 The relay wakes on the ``fanfare_outbox`` notification and polls as a fallback, so events
 written while NATS was down go out once it is back.
+
+Woken, it waits ``gather_seconds`` (5 ms) before its pass, so that the commits of those few
+milliseconds go out together. Under a crowd every batch of enters commits its own events
+and notifies: a pass per commit carried about five events, and its claim, stamp and
+commit were paid five times as often as needed. An event goes out a few milliseconds
+later for it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         batch_size: int = 256,
         publish_timeout: float = 5.0,
+        gather_seconds: float = 0.005,
     ) -> None:
         self._pool = pool
         self._js = js
@@ -48,6 +55,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._publish_timeout = publish_timeout
+        self._gather_seconds = gather_seconds
         self._wakeup = Wakeup()
 
     async def publish_pending(self) -> int:
@@ -105,6 +113,8 @@ class OutboxRelay:
                 # A notification that came during the pass ends this sleep at once: the
                 # pass may have claimed just before that event committed.
                 await self._wakeup.sleep(backoff, stop)
+                if self._gather_seconds > 0 and not stop.is_set():
+                    await asyncio.sleep(self._gather_seconds)  # the commits just behind
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
