@@ -85,7 +85,10 @@ class FanfareRedis(aioredis.Redis):
     Over TLS those go through the pool instead."""
 
     def __init__(
-        self, *, connection_pool: aioredis.ConnectionPool, multiplexed: MultiplexedConnection | None
+        self,
+        *,
+        connection_pool: aioredis.ConnectionPool,
+        multiplexed: MultiplexedConnection | None = None,
     ) -> None:
         super().__init__(connection_pool=connection_pool)
         self._multiplexed = multiplexed
