@@ -124,7 +124,11 @@ class ConnectionPool:
                 handed = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():  # handed over, then cancelled
-                    self._pass_on(waiter.result())
+                    handed = waiter.result()
+                    if handed is None:
+                        self._wake(None)  # the room it was given goes to the next
+                    else:
+                        self._release(handed)
                 raise
             if handed is not None:
                 return handed
@@ -142,13 +146,6 @@ class ConnectionPool:
     def _release(self, connection: _Connection) -> None:
         if connection.closed:
             self._open -= 1
-            self._wake(None)
-        else:
-            self._pass_on(connection)
-
-    def _pass_on(self, connection: _Connection | None) -> None:
-        """A connection (or None: room for one) nobody uses any more, to the next taker."""
-        if connection is None:
             self._wake(None)
         elif not self._wake(connection):
             self._idle.append(connection)
