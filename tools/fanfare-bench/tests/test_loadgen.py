@@ -4,6 +4,7 @@ time, so a server's stall shows in every request due during it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -79,6 +80,25 @@ async def test_a_stall_shows_in_the_requests_due_during_it(server: StallingServe
     assert stats.ms(100) >= 250
     # The 25 requests due in the stall's first 250 ms each waited at least 50 ms.
     assert stats.ms(80) >= 50
+
+
+async def test_the_generator_collects_no_garbage_during_a_run(server: StallingServer) -> None:
+    """Its own pauses would be counted as the server's latency."""
+    pool = ConnectionPool("127.0.0.1", server.port, 4)
+    request = request_bytes("GET", "/", "localhost")
+    collecting: set[bool] = set()
+
+    def noted(_: int, status: int, __: bytes) -> bool:
+        collecting.add(gc.isenabled())
+        return status == 200
+
+    assert gc.isenabled()
+    closed = await saturate(pool, lambda _: request, concurrency=4, count=50, check=noted)
+    opened = await open_loop(pool, lambda _: request, rate=500, count=50, check=noted)
+    pool.close()
+    assert (closed.ok, opened.ok) == (50, 50)
+    assert collecting == {False}
+    assert gc.isenabled()
 
 
 async def test_failed_answers_are_counted_not_timed(server: StallingServer) -> None:

@@ -278,3 +278,38 @@ async def test_commits_close_together_go_out_in_one_pass(pool, tenant, settings)
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=10)
+
+
+async def test_stamping_lazily_holds_for_the_transaction_only(pool) -> None:  # type: ignore[no-untyped-def]
+    async with pool.connection() as conn:
+        await outbox.stamp_lazily(conn)
+        inside = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        await conn.commit()
+        after = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        await conn.commit()
+    assert (inside, after) == (("off",), ("on",))
+
+
+async def test_a_relay_pass_commits_its_stamps_without_waiting_for_the_disk(  # type: ignore[no-untyped-def]
+    pool, tenant, settings, monkeypatch
+) -> None:
+    """A lost stamp only makes JetStream drop a duplicate; the pass must not pay a WAL
+    flush, nor make the commits of the changes that wrote the events wait behind it."""
+    seen: list[str] = []
+    lazily = outbox.stamp_lazily
+
+    async def noted(conn: AsyncConnection) -> None:
+        await lazily(conn)
+        row = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        seen.append(row[0] if row else "")
+
+    monkeypatch.setattr(outbox, "stamp_lazily", noted)
+    js = RecordingJetStream(tenant.organization_id)
+    relay = OutboxRelay(pool, js, database_url=settings.database_url)  # type: ignore[arg-type]
+    await create_queue(pool, tenant, "Stamped lazily")
+    assert await pending_ids(pool, tenant.organization_id)
+    while await relay.publish_pending():
+        pass
+    assert await pending_ids(pool, tenant.organization_id) == []
+    assert seen
+    assert set(seen) == {"off"}

@@ -36,7 +36,7 @@ async def run(names: Sequence[str], size: Size) -> list[Result]:
     cancel_on_sigterm()
     # Tiny smoke runs (the test suite) leave the cores alone.
     async with open_stack(pin_cores=size is Size.FULL) as stack:
-        say(f"# {stack.cores.describe()}")
+        say(f"# {stack.describe()}")
         for name in names:
             module = importlib.import_module(f"fanfare_bench.scenarios.{SCENARIOS[name]}")
             started = time.perf_counter()

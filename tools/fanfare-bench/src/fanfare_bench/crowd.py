@@ -21,6 +21,9 @@ from fanfare_core.ids import new_ids
 from fanfare_core.service_layer.signing_keys import load_key_ring
 from fanfare_testing import Tenant
 
+#: The tables :func:`sign_in` writes (for :meth:`Stack.settle`).
+SIGN_IN_TABLES = ("consumers", "consumer_sessions")
+
 
 @dataclass(frozen=True, slots=True)
 class Shopper:

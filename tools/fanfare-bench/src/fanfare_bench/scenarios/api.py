@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from fanfare_bench.crowd import add_consumers, fill_queue, sign_in
+from fanfare_bench.crowd import SIGN_IN_TABLES, add_consumers, fill_queue, sign_in
 from fanfare_bench.loadgen import (
     ConnectionPool,
     RequestFactory,
@@ -294,6 +294,7 @@ async def status_poll(stack: Stack, api: Api, sizes: Sizes, size: Size) -> Resul
     # The line is rebuilt from PostgreSQL before anything is measured: the scenario is a
     # queue of 100,000 being polled, not a rebuild (whose work would count against polls).
     await open_line(stack, api, queue)
+    await stack.settle(*SIGN_IN_TABLES, "queue_entries")
     expected = {consumer: position for position, consumer in enumerate(line, start=1)}
     requests = [api.get(f"/api/v1/queues/{queue}/status", p.token) for p in pollers]
 
@@ -342,6 +343,9 @@ async def enter(stack: Stack, api: Api, sizes: Sizes, size: Size) -> Result:
     rate = max(1.0, peak.throughput / 2)
     late = await sign_in(stack, api.tenant, max(10, int(rate * sizes.open_seconds)))
     await events_relayed(stack)
+    # What the maximum-rate run left (its entries, its published events) and the late
+    # crowd's sign-in are vacuumed before the half-rate run, as the set-up's are.
+    await stack.settle(*SIGN_IN_TABLES, "queue_entries", "outbox")
     steady = await paced(api, lambda i: api.post(path, late[i].token), rate=rate, count=len(late))
     accepted = peak.ok + steady.ok
     async with stack.pool.connection() as conn:
@@ -380,6 +384,7 @@ async def bids(stack: Stack, api: Api, sizes: Sizes, size: Size) -> Result:
         starting_bid=Decimal(1), minimum_increment=Decimal(1),
     )  # fmt: skip
     bidders = await sign_in(stack, api.tenant, sizes.bidders)
+    await stack.settle(*SIGN_IN_TABLES)
     path = f"/api/v1/auctions/{auction}/bid"
     accepted: set[int] = set()
 

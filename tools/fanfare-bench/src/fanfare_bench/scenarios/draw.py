@@ -21,11 +21,8 @@ least any draw has to do: PostgreSQL reading the draw's consumer ids out to this
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
-
-import psycopg
 
 from fanfare_bench.results import Result, Size
 from fanfare_bench.stack import Stack
@@ -131,14 +128,7 @@ async def _seed(stack: Stack, tenant: Tenant, draw: str, entries: int) -> None:
             (draw, draw, tenant.organization_id, OPENS, entries),
         )
         await conn.commit()
-        await conn.set_autocommit(True)
-        try:
-            await conn.execute("VACUUM ANALYZE draw_entries")
-            # An external database's user may not be allowed to: the figure is then kinder.
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                await conn.execute("CHECKPOINT")
-        finally:
-            await conn.set_autocommit(False)
+    await stack.settle("draw_entries")
 
 
 async def _read_ids(stack: Stack, draw: str) -> float:

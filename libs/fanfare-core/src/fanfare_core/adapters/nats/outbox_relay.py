@@ -7,6 +7,8 @@ out, the rows from it on are sent again by a later pass. Those that had been sto
 dropped as duplicates, so the one refused can then land after rows that followed it (only
 then: with every publish acknowledged, the stream holds the outbox's order).
 Several relays may run (one per service replica): ``FOR UPDATE SKIP LOCKED`` shares the rows.
+A pass's claim and stamp commit without waiting for the disk (see ``outbox.stamp_lazily``):
+a lost stamp only means a duplicate that JetStream drops.
 The relay wakes on the ``fanfare_outbox`` notification and polls as a fallback, so events
 written while NATS was down go out once it is back.
 
@@ -70,6 +72,7 @@ class OutboxRelay:
         async with self._pool.connection() as conn:
             try:
                 async with conn.pipeline():  # the transaction's BEGIN travels with the claim
+                    await outbox.stamp_lazily(conn)
                     messages = await outbox.claim_pending(conn, self._batch_size)
                 acks: list[asyncio.Future[PubAck]] = []
                 try:
