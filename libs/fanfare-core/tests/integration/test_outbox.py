@@ -313,3 +313,59 @@ async def test_a_relay_pass_commits_its_stamps_without_waiting_for_the_disk(  # 
     assert await pending_ids(pool, tenant.organization_id) == []
     assert seen
     assert set(seen) == {"off"}
+
+
+def updated(organization_id: str) -> DistributionUpdated:
+    return DistributionUpdated(
+        organization_id=organization_id, occurred_at=datetime.now(UTC),
+        distribution_id=new_id("queue"), kind="QUEUE", status="DRAFT", change="updated",
+        changed_fields=("name",), open_at=None, close_at=None, draw_at=None, settle_at=None,
+    )  # fmt: skip
+
+
+async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goes_at_once(  # type: ignore[no-untyped-def]
+    pool, tenant, settings
+) -> None:
+    js = RecordingJetStream(tenant.organization_id)
+    relay = OutboxRelay(
+        pool,
+        js,  # type: ignore[arg-type]
+        database_url=settings.database_url,
+        poll_seconds=60,
+        gather_seconds=0,
+        busy_gather_seconds=0.5,
+        busy_pass=3,
+    )
+    original = relay.publish_pending
+
+    async def counted() -> int:
+        js.passes.append(0)
+        return await original()
+
+    async def published() -> None:
+        while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
+            await asyncio.sleep(0.02)
+
+    relay.publish_pending = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the passes of its start are over
+        # A lone event: out at once (no gathering after a quiet pass).
+        started = asyncio.get_running_loop().time()
+        await create_queue(pool, tenant, "Alone")
+        await asyncio.wait_for(published(), timeout=10)
+        assert asyncio.get_running_loop().time() - started < 0.4
+        # A pass of three (busy): the two commits after it, 50 ms apart, share one pass.
+        async with pool.connection() as conn:
+            await outbox.append(conn, [updated(tenant.organization_id) for _ in range(3)])
+            await conn.commit()
+        await asyncio.wait_for(published(), timeout=10)
+        for index in range(2):
+            await create_queue(pool, tenant, f"Behind {index}")
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(published(), timeout=10)
+        assert [count for count in js.passes if count] == [1, 3, 2]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)

@@ -16,7 +16,11 @@ Woken, it waits ``gather_seconds`` (5 ms) before its pass, so that the commits o
 milliseconds go out together. Under a crowd every batch of enters commits its own events
 and notifies: a pass per commit carried about five events, and its claim, stamp and
 commit were paid five times as often as needed. An event goes out a few milliseconds
-later for it.
+later for it. While events stream in (the last pass carried ``busy_pass`` or more), it
+waits ``busy_gather_seconds`` (25 ms) instead: beside the enter's half-rate benchmark run
+(about 1,200 events a second) the relaying worker then used 13-14 % of a core instead of
+16-19 %, on the core the data stores share. A lone event (an admin's update, a
+transition) still goes out after 5 ms.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class OutboxRelay:
         batch_size: int = 256,
         publish_timeout: float = 5.0,
         gather_seconds: float = 0.005,
+        busy_gather_seconds: float = 0.025,
+        busy_pass: int = 8,
     ) -> None:
         self._pool = pool
         self._js = js
@@ -58,6 +64,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._publish_timeout = publish_timeout
         self._gather_seconds = gather_seconds
+        self._busy_gather_seconds = busy_gather_seconds
+        self._busy_pass = busy_pass
         self._wakeup = Wakeup()
 
     async def publish_pending(self) -> int:
@@ -116,8 +124,11 @@ class OutboxRelay:
                 # A notification that came during the pass ends this sleep at once: the
                 # pass may have claimed just before that event committed.
                 await self._wakeup.sleep(backoff, stop)
-                if self._gather_seconds > 0 and not stop.is_set():
-                    await asyncio.sleep(self._gather_seconds)  # the commits just behind
+                gather = (
+                    self._busy_gather_seconds if count >= self._busy_pass else self._gather_seconds
+                )
+                if gather > 0 and not stop.is_set():
+                    await asyncio.sleep(gather)  # the commits just behind
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
