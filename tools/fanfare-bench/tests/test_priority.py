@@ -43,7 +43,6 @@ def child() -> Iterator[int]:
 
 def test_a_process_put_ahead_has_every_thread_and_its_autogroup_ahead(child: int) -> None:
     before = nice_values(child)
-    assert set(before.values()) == {0}
     ahead = put_ahead(child)
     assert ahead == may_put_ahead()
     if os.geteuid() == 0:
