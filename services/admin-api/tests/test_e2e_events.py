@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.js.api import RawStreamMsg
+from nats.js.errors import NotFoundError
 
 from fanfare_testing import Tenant
 
@@ -36,6 +39,20 @@ EXPECTED_TIMES: dict[str, dict[str, str | None]] = {
 }
 
 
+async def stored_last(nats_connection: NatsClient, subject: str) -> RawStreamMsg:
+    """The stream's last message of ``subject``. A plain subscription can be handed a
+    message a moment before JetStream has stored it (the relay's publish is acknowledged
+    only after), so it is looked for again for up to a second."""
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while True:
+        try:
+            return await nats_connection.jetstream().get_last_msg("FANFARE_EVENTS", subject)
+        except NotFoundError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+
+
 async def check_envelope(
     delivered: Delivered,
     nats_connection: NatsClient,
@@ -53,7 +70,7 @@ async def check_envelope(
     assert envelope["type"] == "distribution.updated"
     assert is_instant(envelope["timestamp"])
     assert envelope["organizationId"] == tenant.organization_id
-    stored = await nats_connection.jetstream().get_last_msg("FANFARE_EVENTS", subject)
+    stored = await stored_last(nats_connection, subject)
     assert stored.headers is not None
     assert stored.headers.get("Nats-Msg-Id") == envelope["id"]
     data: dict[str, Any] = envelope["data"]
