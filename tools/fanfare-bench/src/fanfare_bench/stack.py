@@ -6,12 +6,12 @@ Valkey, NATS) and the workers share what is left.
 
 Pinning keeps the stack's processes apart, not the machine's own: an agent of this
 machine running at nice -10 was seen (in a ``perf`` trace of scheduler switches) taking
-the API's core for up to 25 ms at a time, and every such stall was a queue of shoppers.
+the API's core for up to 26 ms at a time, and every such stall was a queue of shoppers.
 So where the machine permits it (root, or ``CAP_SYS_NICE``), the API under test runs at
 nice -20, ahead of everything else on its core; elsewhere it runs as it is, and the run
 says so. The generator is not raised: it shares its core with the servers, and ahead of
-them it made them wait (in the one run that tried it, the status poll's p99 at half rate
-was 73 ms and the enter's 172 ms).
+them it made them wait (Valkey waited for the core 93 % of a status poll's half-rate run,
+and the polls were answered seconds late).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class Stack:
             await conn.set_autocommit(True)
             try:
                 await conn.execute(f"VACUUM ANALYZE {', '.join(tables)}")
-                # An external database's user may not be allowed to: the figure is then kinder.
+                # An external database's user may not be allowed to; the run goes on without.
                 with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
                     await conn.execute("CHECKPOINT")
             finally:
