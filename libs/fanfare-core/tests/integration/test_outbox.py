@@ -1,7 +1,9 @@
 """Invariant 2: an event commits with its change and reaches JetStream even if NATS was down."""
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -220,12 +222,7 @@ async def test_a_process_told_not_to_relay_starts_no_relay_and_another_publishes
         await create_queue(pool, tenant, "Quiet")  # its event waits in the outbox
         relaying.start_outbox_relay()
         assert relaying.relaying
-
-        async def published() -> None:
-            while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(published(), timeout=10)
+        await all_published(pool, tenant.organization_id)
     finally:
         await quiet.close()
         await relaying.close()
@@ -245,15 +242,9 @@ class RecordingJetStream:
         return acknowledged
 
 
-async def test_commits_close_together_go_out_in_one_pass(pool, tenant, settings) -> None:  # type: ignore[no-untyped-def]
-    js = RecordingJetStream(tenant.organization_id)
-    relay = OutboxRelay(
-        pool,
-        js,
-        database_url=settings.database_url,
-        poll_seconds=60,
-        gather_seconds=0.5,  # type: ignore[arg-type]
-    )
+@contextlib.asynccontextmanager
+async def running_counted(relay: OutboxRelay, js: RecordingJetStream) -> AsyncIterator[None]:
+    """``relay`` running meanwhile, each of its passes counted apart in ``js.passes``."""
     original = relay.publish_pending
 
     async def counted() -> int:
@@ -264,20 +255,38 @@ async def test_commits_close_together_go_out_in_one_pass(pool, tenant, settings)
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+
+
+async def all_published(pool: AsyncConnectionPool[AsyncConnection], organization_id: str) -> None:
+    """Wait (up to 10 s) until no event of the organization is left unpublished."""
+
+    async def drained() -> None:
+        while await pending_ids(pool, organization_id):  # noqa: ASYNC110 - bounded
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(drained(), timeout=10)
+
+
+async def test_commits_close_together_go_out_in_one_pass(pool, tenant, settings) -> None:  # type: ignore[no-untyped-def]
+    js = RecordingJetStream(tenant.organization_id)
+    relay = OutboxRelay(
+        pool,
+        js,
+        database_url=settings.database_url,
+        poll_seconds=60,
+        gather_seconds=0.5,  # type: ignore[arg-type]
+    )
+    async with running_counted(relay, js):
         await asyncio.sleep(1.0)  # the passes of its start are over
         for index in range(5):  # five transactions, each notifying: about 50 ms in all
             await create_queue(pool, tenant, f"Close together {index}")
             await asyncio.sleep(0.01)
-
-        async def published() -> None:
-            while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(published(), timeout=10)
+        await all_published(pool, tenant.organization_id)
         assert [count for count in js.passes if count] == [5]
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, timeout=10)
 
 
 async def test_stamping_lazily_holds_for_the_transaction_only(pool) -> None:  # type: ignore[no-untyped-def]
@@ -336,36 +345,20 @@ async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goe
         busy_gather_seconds=0.5,
         busy_pass=3,
     )
-    original = relay.publish_pending
-
-    async def counted() -> int:
-        js.passes.append(0)
-        return await original()
-
-    async def published() -> None:
-        while await pending_ids(pool, tenant.organization_id):  # noqa: ASYNC110 - bounded
-            await asyncio.sleep(0.02)
-
-    relay.publish_pending = counted  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    running = asyncio.create_task(relay.run(stop))
-    try:
+    async with running_counted(relay, js):
         await asyncio.sleep(0.5)  # the passes of its start are over
         # A lone event: out at once (no gathering after a quiet pass).
         started = asyncio.get_running_loop().time()
         await create_queue(pool, tenant, "Alone")
-        await asyncio.wait_for(published(), timeout=10)
+        await all_published(pool, tenant.organization_id)
         assert asyncio.get_running_loop().time() - started < 0.4
         # A pass of three (busy): the two commits after it, 50 ms apart, share one pass.
         async with pool.connection() as conn:
             await outbox.append(conn, [updated(tenant.organization_id) for _ in range(3)])
             await conn.commit()
-        await asyncio.wait_for(published(), timeout=10)
+        await all_published(pool, tenant.organization_id)
         for index in range(2):
             await create_queue(pool, tenant, f"Behind {index}")
             await asyncio.sleep(0.05)
-        await asyncio.wait_for(published(), timeout=10)
+        await all_published(pool, tenant.organization_id)
         assert [count for count in js.passes if count] == [1, 3, 2]
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, timeout=10)
