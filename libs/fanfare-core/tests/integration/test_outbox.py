@@ -26,6 +26,7 @@ from fanfare_core.ids import new_id
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_devstack.servers import EmbeddedNats
+from fanfare_testing import counting_round_trips, one_connection
 
 
 async def pending_ids(pool: AsyncConnectionPool[AsyncConnection], org: str) -> list[str]:
@@ -362,3 +363,22 @@ async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goe
             await asyncio.sleep(0.05)
         await all_published(pool, tenant.organization_id)
         assert [count for count in js.passes if count] == [1, 3, 2]
+
+
+async def test_a_relay_pass_is_two_round_trips_to_postgresql(tenant, settings) -> None:  # type: ignore[no-untyped-def]
+    """The claim travels with its BEGIN; the stamps with the COMMIT."""
+    async with one_connection(settings) as single:
+        await create_queue(single, tenant, "Two round trips")
+        async with single.connection() as conn:
+            pass
+        js = RecordingJetStream(tenant.organization_id)
+        relay = OutboxRelay(single, js, database_url=settings.database_url)  # type: ignore[arg-type]
+        with counting_round_trips(conn) as trips:
+            published = await relay.publish_pending()
+        assert published >= 1
+        assert trips.count == 2
+        while await relay.publish_pending():  # (events of other tests may be pending too)
+            pass
+        assert js.passes == [1]
+        assert not conn.autocommit
+        assert await pending_ids(single, tenant.organization_id) == []

@@ -6,16 +6,20 @@ Tests isolate themselves by creating their own organization instead of truncatin
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nats
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
@@ -37,6 +41,56 @@ class Tenant:
     experience_id: str
     sequence_id: str
     principal: Principal
+
+
+@dataclass(slots=True)
+class RoundTrips:
+    """What :func:`counting_round_trips` saw: the protocol's messages as libpq traced
+    them, ``("F", name)`` sent by the client and ``("B", name)`` received."""
+
+    messages: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def sent(self) -> list[str]:
+        return [name for way, name in self.messages if way == "F"]
+
+    @property
+    def count(self) -> int:
+        """Round trips: the times the client, having sent, went on to read answers."""
+        ways = [way for way, _ in self.messages]
+        return sum(1 for pair in itertools.pairwise(ways) if pair == ("F", "B"))
+
+
+@contextlib.contextmanager
+def counting_round_trips(conn: AsyncConnection) -> Iterator[RoundTrips]:
+    """Trace the protocol of ``conn`` during the block; the result is complete after it."""
+    seen = RoundTrips()
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield seen
+        finally:
+            conn.pgconn.untrace()
+            trace.seek(0)
+            for line in trace:
+                fields = line.split("\t")
+                if len(fields) > 2 and fields[0] in ("F", "B"):
+                    seen.messages.append((fields[0], fields[2].split()[0]))
+
+
+@contextlib.asynccontextmanager
+async def one_connection(settings: Settings) -> AsyncIterator[AsyncConnectionPool[AsyncConnection]]:
+    """A pool of one connection: what is done through it can be traced on that one."""
+    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+        settings.database_url, min_size=1, max_size=1, open=False,
+        kwargs={"options": "-c TimeZone=UTC"},
+    )  # fmt: skip
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def make_tenant(

@@ -207,7 +207,7 @@ class AuctionService:
                 )
                 # The next bid is later, so rankings on equal amounts stay well defined.
                 now = max(self._clock.now(), now + timedelta(microseconds=1))
-            async with uow.connection.pipeline():  # the bids, their events, COMMIT: one trip
+            async with uow.pipeline():  # the bids, their events, COMMIT: one trip
                 await uow.auctions.add_bids(auction_id, auction.organization_id, accepted)
                 await uow.commit()
         log.debug(

@@ -189,6 +189,15 @@ def _at_the_door(
     return newcomers, lapsed
 
 
+async def _locks_and_draw(
+    uow: UnitOfWork, queue_id: str, consumer_ids: list[str], arrivals: int
+) -> Locked:
+    """The batch's first round trip: the BEGIN, its locks and its arrival numbers."""
+    async with uow.pipeline():
+        sent = await uow.queue_entries.send_locks_and_draw(queue_id, consumer_ids, arrivals)
+    return await uow.queue_entries.take_locks(sent)
+
+
 def _full(queue: Distribution) -> QueueFull:
     return QueueFull(retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1))))
 
@@ -280,10 +289,7 @@ class QueueService:
             # the gate stops, leave a gap in the numbers, which positions never show).
             # Meanwhile the gate counts every enter against its limits.
             (found, drawn), waits = await self._lock_and_count(
-                entries.get_many_for_update_and_draw(
-                    queue_id, asking, len(asking) if uncapped else 0
-                ),
-                batch,
+                _locks_and_draw(uow, queue_id, asking, len(asking) if uncapped else 0), batch
             )
             stopped = {
                 index: TooManyRequests(wait) for index, wait in enumerate(waits) if wait is not None

@@ -35,6 +35,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
+from fanfare_core.adapters.postgres.transactions import back_to_implicit, beginning
 from fanfare_core.logs import get_logger
 from fanfare_core.wakeup import Wakeup
 
@@ -79,9 +80,10 @@ class OutboxRelay:
         published: list[int] = []
         async with self._pool.connection() as conn:
             try:
-                async with conn.pipeline():  # the transaction's BEGIN travels with the claim
+                async with beginning(conn):  # the BEGIN travels with the claim
                     await outbox.stamp_lazily(conn)
-                    messages = await outbox.claim_pending(conn, self._batch_size)
+                    claim = await outbox.send_claim(conn, self._batch_size)
+                messages = await outbox.claimed(claim)
                 acks: list[asyncio.Future[PubAck]] = []
                 try:
                     for message in messages:
@@ -103,7 +105,8 @@ class OutboxRelay:
                 # one round trip.
                 async with conn.pipeline():
                     await outbox.mark_published(conn, published)
-                    await conn.commit()
+                    await conn.execute("COMMIT")
+                await back_to_implicit(conn)
         return len(published)
 
     async def run(self, stop: asyncio.Event) -> None:

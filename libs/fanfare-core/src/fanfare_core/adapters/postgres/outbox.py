@@ -5,9 +5,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from fanfare_core.adapters.postgres.json_rows import json_rows
 from fanfare_core.domain.events import Event
@@ -47,14 +48,19 @@ async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
     return ids
 
 
-async def claim_pending(conn: AsyncConnection, limit: int) -> list[PendingMessage]:
-    """Lock up to ``limit`` unpublished messages, oldest first, skipping ones other relays hold."""
-    cur = await conn.execute(
+async def send_claim(conn: AsyncConnection, limit: int) -> AsyncCursor[tuple[Any, ...]]:
+    """Lock up to ``limit`` unpublished messages, oldest first, skipping ones other relays
+    hold: sent, not read (in a pipeline, it travels with what comes before it)."""
+    return await conn.execute(
         "SELECT position, id, subject, payload FROM outbox WHERE published_at IS NULL"
         " ORDER BY position LIMIT %s FOR UPDATE SKIP LOCKED",
         (limit,),
     )
-    return [PendingMessage(*row) for row in await cur.fetchall()]
+
+
+async def claimed(claim: AsyncCursor[tuple[Any, ...]]) -> list[PendingMessage]:
+    """The messages :func:`send_claim` locked."""
+    return [PendingMessage(*row) for row in await claim.fetchall()]
 
 
 async def stamp_lazily(conn: AsyncConnection) -> None:

@@ -72,6 +72,14 @@ class SentEntries:
     entries: Sequence[QueueEntry]
 
 
+@dataclass(frozen=True, slots=True)
+class SentLocks:
+    """The statements of :meth:`QueueEntryRepository.send_locks_and_draw`."""
+
+    locked: AsyncCursor[tuple[Any, ...]]
+    drawn: AsyncCursor[tuple[Any, ...]] | None
+
+
 def _entry(row: tuple[Any, ...]) -> QueueEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["status"] = EntryStatus(values["status"])
@@ -103,18 +111,24 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return None if row is None else _entry(row)
 
-    async def get_many_for_update_and_draw(
+    async def send_locks_and_draw(
         self, queue_id: str, consumer_ids: Sequence[str], arrivals: int
-    ) -> tuple[dict[str, QueueEntry], list[int]]:
-        """The entries of these consumers that exist, locked in one order (consumer id) so
-        that batches of other processes cannot deadlock with this one, and ``arrivals`` new
-        arrival numbers (ascending): one round trip, which carries the transaction's
-        ``BEGIN`` too."""
-        async with self._conn.pipeline():
-            locked = await self._conn.execute(_LOCK_MANY, (queue_id, list(consumer_ids)))
-            drawn = await self._conn.execute(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
-        found = {entry.consumer_id: entry for entry in map(_entry, await locked.fetchall())}
-        return found, [] if drawn is None else sorted(int(row[0]) for row in await drawn.fetchall())
+    ) -> SentLocks:
+        """Lock the entries of these consumers that exist, in one order (consumer id) so
+        that batches of other processes cannot deadlock with this one, and draw
+        ``arrivals`` new arrival numbers: sent, not read. In a unit of work's first
+        pipeline they travel with its ``BEGIN``; :meth:`take_locks` reads them."""
+        locked = await self._conn.execute(_LOCK_MANY, (queue_id, list(consumer_ids)))
+        drawn = await self._conn.execute(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
+        return SentLocks(locked, drawn)
+
+    @staticmethod
+    async def take_locks(sent: SentLocks) -> tuple[dict[str, QueueEntry], list[int]]:
+        """The locked entries by consumer, and the arrival numbers drawn (ascending)."""
+        found = {entry.consumer_id: entry for entry in map(_entry, await sent.locked.fetchall())}
+        if sent.drawn is None:
+            return found, []
+        return found, sorted(int(row[0]) for row in await sent.drawn.fetchall())
 
     async def save_many(self, entries: Sequence[QueueEntry]) -> None:
         """Insert or update the entries of different consumers in one statement; each takes
