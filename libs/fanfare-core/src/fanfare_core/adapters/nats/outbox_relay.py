@@ -86,14 +86,19 @@ class OutboxRelay:
                 messages = await outbox.claimed(claim)
                 acks: list[asyncio.Future[PubAck]] = []
                 try:
-                    for message in messages:
-                        ack = await self._js.publish_async(
-                            message.subject, message.payload,
-                            headers={"Nats-Msg-Id": message.id},
-                            wait_stall=self._publish_timeout,
-                        )  # fmt: skip
-                        acks.append(ack)
                     async with asyncio.timeout(self._publish_timeout):
+                        # No ``wait_stall``: with it, each publish awaits a task of its
+                        # own, so the client's flusher ran between two publishes and wrote
+                        # each message by itself (a third of the relaying worker's CPU).
+                        # Without it a publish does not yield while the client has room,
+                        # and the pass's messages go out in one write; the timeout still
+                        # bounds a stalled pass.
+                        for message in messages:
+                            ack = await self._js.publish_async(
+                                message.subject, message.payload,
+                                headers={"Nats-Msg-Id": message.id},
+                            )  # fmt: skip
+                            acks.append(ack)
                         for message, ack in zip(messages, acks, strict=True):
                             await ack
                             published.append(message.position)
