@@ -395,7 +395,7 @@ async def test_a_relay_pass_writes_its_messages_to_nats_together(  # type: ignor
     try:
         js = client.jetstream()
         await declare_streams(js)
-        transport = client._transport  # noqa: SLF001 - the socket writes are what is counted
+        transport = client._transport  # the socket writes are what is counted
         assert transport is not None
         writes: list[int] = []
         write = transport.writelines
