@@ -26,7 +26,7 @@ from fanfare_core.ids import new_id
 from fanfare_core.runtime import Resources
 from fanfare_core.service_layer.distributions import create_distribution, update_distribution
 from fanfare_devstack.servers import EmbeddedNats
-from fanfare_testing import counting_round_trips, one_connection
+from fanfare_testing import counting_round_trips, distribution_updated, one_connection
 
 
 async def pending_ids(pool: AsyncConnectionPool[AsyncConnection], org: str) -> list[str]:
@@ -325,14 +325,6 @@ async def test_a_relay_pass_commits_its_stamps_without_waiting_for_the_disk(  # 
     assert set(seen) == {"off"}
 
 
-def updated(organization_id: str) -> DistributionUpdated:
-    return DistributionUpdated(
-        organization_id=organization_id, occurred_at=datetime.now(UTC),
-        distribution_id=new_id("queue"), kind="QUEUE", status="DRAFT", change="updated",
-        changed_fields=("name",), open_at=None, close_at=None, draw_at=None, settle_at=None,
-    )  # fmt: skip
-
-
 async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goes_at_once(  # type: ignore[no-untyped-def]
     pool, tenant, settings
 ) -> None:
@@ -355,7 +347,9 @@ async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goe
         assert asyncio.get_running_loop().time() - started < 0.4
         # A pass of three (busy): the two commits after it, 50 ms apart, share one pass.
         async with pool.connection() as conn:
-            await outbox.append(conn, [updated(tenant.organization_id) for _ in range(3)])
+            await outbox.append(
+                conn, [distribution_updated(tenant.organization_id) for _ in range(3)]
+            )
             await conn.commit()
         await all_published(pool, tenant.organization_id)
         for index in range(2):

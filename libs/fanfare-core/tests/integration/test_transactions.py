@@ -18,11 +18,10 @@ from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
-from fanfare_core.domain.events import DistributionUpdated
 from fanfare_core.ids import new_id
 from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_core.service_layer.queues import QueueDirectory, QueueService
-from fanfare_testing import counting_round_trips, one_connection
+from fanfare_testing import counting_round_trips, distribution_updated, one_connection
 
 Pool = AsyncConnectionPool[AsyncConnection]
 
@@ -36,14 +35,6 @@ async def single(settings) -> AsyncIterator[Pool]:  # type: ignore[no-untyped-de
 async def the_connection(pool: Pool) -> AsyncConnection:
     async with pool.connection() as conn:
         return conn
-
-
-def updated(organization_id: str) -> DistributionUpdated:
-    return DistributionUpdated(
-        organization_id=organization_id, occurred_at=datetime.now(UTC),
-        distribution_id=new_id("queue"), kind="QUEUE", status="DRAFT", change="updated",
-        changed_fields=("name",), open_at=None, close_at=None, draw_at=None, settle_at=None,
-    )  # fmt: skip
 
 
 async def events_of(pool: Pool, organization_id: str) -> int:
@@ -69,7 +60,7 @@ async def test_a_pipeline_that_begins_and_one_that_commits_are_two_round_trips(
             assert uow.connection.info.transaction_status is TransactionStatus.INTRANS
             async with uow.pipeline():
                 again = await uow.connection.execute("SELECT txid_current()")
-                uow.record(updated(tenant.organization_id))
+                uow.record(distribution_updated(tenant.organization_id))
                 await uow.commit()
             assert await again.fetchone() == began  # one transaction throughout
     assert trips.count == 2
@@ -82,7 +73,7 @@ async def test_a_pipeline_that_begins_and_one_that_commits_are_two_round_trips(
 async def test_a_commit_outside_a_pipeline_is_one_round_trip(single, tenant) -> None:  # type: ignore[no-untyped-def]
     async with UnitOfWork(single) as uow:
         await uow.connection.execute("SELECT 1")  # psycopg's BEGIN, then the statement
-        uow.record(updated(tenant.organization_id))
+        uow.record(distribution_updated(tenant.organization_id))
         with counting_round_trips(uow.connection) as trips:
             await uow.commit()
         assert uow.connection.info.transaction_status is TransactionStatus.IDLE

@@ -16,6 +16,7 @@ import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
@@ -24,6 +25,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
+from fanfare_core.domain.events import DistributionUpdated
+from fanfare_core.ids import new_id
 from fanfare_core.service_layer import catalog
 from fanfare_core.service_layer.organizations import Principal, create_organization
 from fanfare_core.settings import Settings
@@ -41,6 +44,15 @@ class Tenant:
     experience_id: str
     sequence_id: str
     principal: Principal
+
+
+def distribution_updated(organization_id: str) -> DistributionUpdated:
+    """An event of the organization's, to write to the outbox."""
+    return DistributionUpdated(
+        organization_id=organization_id, occurred_at=datetime.now(UTC),
+        distribution_id=new_id("queue"), kind="QUEUE", status="DRAFT", change="updated",
+        changed_fields=("name",), open_at=None, close_at=None, draw_at=None, settle_at=None,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
