@@ -371,6 +371,7 @@ async def test_a_relay_pass_is_two_round_trips_to_postgresql(tenant, settings) -
             published = await relay.publish_pending()
         assert published >= 1
         assert trips.count == 2
+        assert (trips.statements[0], trips.statements[-1]) == ("BEGIN", "COMMIT")
         while await relay.publish_pending():  # (events of other tests may be pending too)
             pass
         assert js.passes == [1]

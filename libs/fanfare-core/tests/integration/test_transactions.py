@@ -64,8 +64,11 @@ async def test_a_pipeline_that_begins_and_one_that_commits_are_two_round_trips(
                 await uow.commit()
             assert await again.fetchone() == began  # one transaction throughout
     assert trips.count == 2
-    assert trips.sent[:5] == ["Parse", "Bind", "Describe", "Execute", "Parse"]  # BEGIN first
-    assert "COMMIT" not in trips.sent  # (names of messages, not statements)
+    statements = trips.statements
+    assert statements[:3] == ["BEGIN", "SELECT 1", "SELECT txid_current()"]
+    assert statements[3] == "SELECT txid_current()"
+    assert statements[4].startswith("WITH written AS (INSERT INTO outbox")
+    assert statements[5:] == ["COMMIT"]
     assert not conn.autocommit  # psycopg's own transactions again
     assert await events_of(single, tenant.organization_id) == 1
 
@@ -159,5 +162,6 @@ async def test_a_batch_of_enters_takes_two_round_trips_to_postgresql(
             entered = await asyncio.gather(*(service.enter(org, queue.id, c, None) for c in crowd))
         assert [state.position for state in entered] == [2, 3, 4]  # one batch, in order
         assert trips.count == 2
+        assert (trips.statements[0], trips.statements[-1]) == ("BEGIN", "COMMIT")
     finally:
         await redis.aclose()

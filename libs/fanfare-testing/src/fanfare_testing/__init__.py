@@ -58,18 +58,25 @@ def distribution_updated(organization_id: str) -> DistributionUpdated:
 @dataclass(slots=True)
 class RoundTrips:
     """What :func:`counting_round_trips` saw: the protocol's messages as libpq traced
-    them, ``("F", name)`` sent by the client and ``("B", name)`` received."""
+    them, ``("F", name, rest)`` sent by the client and ``("B", name, rest)`` received."""
 
-    messages: list[tuple[str, str]] = field(default_factory=list)
+    messages: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def sent(self) -> list[str]:
-        return [name for way, name in self.messages if way == "F"]
+        return [name for way, name, _ in self.messages if way == "F"]
+
+    @property
+    def statements(self) -> list[str]:
+        """The text of each statement the client had parsed, in order."""
+        return [
+            rest.split('"')[3] for way, name, rest in self.messages if (way, name) == ("F", "Parse")
+        ]
 
     @property
     def count(self) -> int:
         """Round trips: the times the client, having sent, went on to read answers."""
-        ways = [way for way, _ in self.messages]
+        ways = [way for way, _, _ in self.messages]
         return sum(1 for pair in itertools.pairwise(ways) if pair == ("F", "B"))
 
 
@@ -86,9 +93,10 @@ def counting_round_trips(conn: AsyncConnection) -> Iterator[RoundTrips]:
             conn.pgconn.untrace()
             trace.seek(0)
             for line in trace:
-                fields = line.split("\t")
+                fields = line.rstrip("\n").split("\t")
                 if len(fields) > 2 and fields[0] in ("F", "B"):
-                    seen.messages.append((fields[0], fields[2].split()[0]))
+                    name, _, rest = fields[2].partition(" ")
+                    seen.messages.append((fields[0], name, "\t".join([rest, *fields[3:]])))
 
 
 @contextlib.asynccontextmanager
