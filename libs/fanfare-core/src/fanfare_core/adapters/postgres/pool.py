@@ -5,11 +5,16 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from fanfare_core.adapters.postgres.transactions import back_to_implicit
 from fanfare_core.settings import Settings
 
 
 async def open_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection]:
-    """An opened pool for ``settings.database_url``; close it with ``await pool.close()``."""
+    """An opened pool for ``settings.database_url``; close it with ``await pool.close()``.
+
+    A connection comes back to the pool in psycopg's own transactions even when a
+    transaction that sent its own ``BEGIN`` (``transactions.beginning``) ended in an
+    error before it could say so: the next user must not find it in autocommit mode."""
     pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
         settings.database_url,
         min_size=settings.database_pool_min,
@@ -17,6 +22,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection]:
         kwargs={"options": "-c TimeZone=UTC"},
         open=False,
         name=settings.service_name,
+        reset=back_to_implicit,
     )
     await pool.open(wait=True, timeout=30)
     return pool
