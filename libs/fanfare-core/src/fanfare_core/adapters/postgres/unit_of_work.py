@@ -35,7 +35,8 @@ class UnitOfWork:
     Round trips: each :meth:`pipeline` block is one. A unit of work whose first
     statements go in one sends its ``BEGIN`` with them (see ``transactions``: psycopg's
     own would be a round trip by itself); pipelines inside one join it (psycopg's nested
-    pipeline sends a Sync at each end and waits for it); :meth:`commit` inside one adds
+    pipeline sends a Sync and waits for it when it closes, and when it opens if statements
+    are waiting); :meth:`commit` inside one adds
     its events and ``COMMIT`` to it (psycopg's ``commit()`` would sync as well). An enter
     batch had taken six round trips for its two pipelines.
     """
