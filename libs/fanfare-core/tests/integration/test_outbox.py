@@ -375,7 +375,9 @@ async def test_a_relay_pass_is_two_round_trips_to_postgresql(tenant, settings) -
         while await relay.publish_pending():  # (events of other tests may be pending too)
             pass
         assert js.passes == [1]
-        assert not conn.autocommit
+        async with single.connection() as again:  # its next user: psycopg's transactions
+            assert again is conn
+            assert not again.autocommit
         assert await pending_ids(single, tenant.organization_id) == []
 
 

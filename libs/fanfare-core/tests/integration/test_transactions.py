@@ -3,7 +3,6 @@ COMMIT (psycopg alone would add a round trip for each, and one per nested pipeli
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +11,6 @@ from psycopg.errors import UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
-from fanfare_core.adapters.postgres.pool import open_pool
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.adapters.redis.client import open_redis
 from fanfare_core.adapters.redis.queue_line import QueueLine
@@ -171,14 +169,12 @@ async def test_a_batch_of_enters_takes_two_round_trips_to_postgresql(
 
 async def test_a_connection_left_in_autocommit_mode_leaves_the_pool_without_it(settings) -> None:  # type: ignore[no-untyped-def]
     """Should an explicit transaction end without handing the connection back (an error
-    on the way), the pool resets it: its next user gets psycopg's transactions."""
-    pool = await open_pool(replace(settings, database_pool_min=1, database_pool_max=1))
-    try:
+    on the way), the pool undoes it as it hands the connection out: its next user gets
+    psycopg's transactions."""
+    async with one_connection(settings) as pool:
         conn = await pool.getconn()
         await conn.set_autocommit(True)
         await pool.putconn(conn)
         async with pool.connection() as again:
             assert again is conn
             assert not again.autocommit
-    finally:
-        await pool.close()

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import nats
 from psycopg import AsyncConnection, pq
 from psycopg_pool import AsyncConnectionPool
 
+from fanfare_core.adapters.postgres.pool import open_pool
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.events import DistributionUpdated
@@ -63,10 +64,6 @@ class RoundTrips:
     messages: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
-    def sent(self) -> list[str]:
-        return [name for way, name, _ in self.messages if way == "F"]
-
-    @property
     def statements(self) -> list[str]:
         """The text of each statement the client had parsed, in order."""
         return [
@@ -101,12 +98,9 @@ def counting_round_trips(conn: AsyncConnection) -> Iterator[RoundTrips]:
 
 @contextlib.asynccontextmanager
 async def one_connection(settings: Settings) -> AsyncIterator[AsyncConnectionPool[AsyncConnection]]:
-    """A pool of one connection: what is done through it can be traced on that one."""
-    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=1, open=False,
-        kwargs={"options": "-c TimeZone=UTC"},
-    )  # fmt: skip
-    await pool.open(wait=True, timeout=30)
+    """The services' pool, of one connection: what is done through it can be traced on
+    that one."""
+    pool = await open_pool(replace(settings, database_pool_min=1, database_pool_max=1))
     try:
         yield pool
     finally:

@@ -35,7 +35,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
-from fanfare_core.adapters.postgres.transactions import back_to_implicit, beginning
+from fanfare_core.adapters.postgres.transactions import beginning
 from fanfare_core.logs import get_logger
 from fanfare_core.wakeup import Wakeup
 
@@ -110,8 +110,7 @@ class OutboxRelay:
                 # one round trip.
                 async with conn.pipeline():
                     await outbox.mark_published(conn, published)
-                    await conn.execute("COMMIT")
-                await back_to_implicit(conn)
+                    await conn.execute("COMMIT")  # (the pool's check undoes the autocommit mode)
         return len(published)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -12,9 +12,12 @@ from fanfare_core.settings import Settings
 async def open_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection]:
     """An opened pool for ``settings.database_url``; close it with ``await pool.close()``.
 
-    A connection comes back to the pool in psycopg's own transactions even when a
-    transaction that sent its own ``BEGIN`` (``transactions.beginning``) ended in an
-    error before it could say so: the next user must not find it in autocommit mode."""
+    A connection leaves the pool in psycopg's own transactions even when a transaction
+    that sent its own ``BEGIN`` (``transactions.beginning``) ended without handing it
+    back (an error on the way, or nobody to do it): the next user must not find it in
+    autocommit mode. The check runs as the connection is handed out, with no I/O; the
+    pool's ``reset`` would have done it too, but with a reset every returned connection
+    goes back through a worker task instead of at once."""
     pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
         settings.database_url,
         min_size=settings.database_pool_min,
@@ -22,7 +25,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection]:
         kwargs={"options": "-c TimeZone=UTC"},
         open=False,
         name=settings.service_name,
-        reset=back_to_implicit,
+        check=back_to_implicit,  # as each connection is handed out (see above)
     )
     await pool.open(wait=True, timeout=30)
     return pool

@@ -22,7 +22,8 @@ async def beginning(conn: AsyncConnection) -> AsyncIterator[None]:
     """A pipeline that opens a transaction on the idle ``conn``: the ``BEGIN`` and the
     statements sent inside go in one round trip when the block ends, which reads their
     results. The transaction stays open after the block; end it with ``COMMIT`` or
-    ``ROLLBACK``, then call :func:`back_to_implicit`."""
+    ``ROLLBACK``; :func:`back_to_implicit` then hands the connection back (the services'
+    pool does that for every connection it hands out)."""
     await conn.set_autocommit(True)
     async with conn.pipeline():
         await conn.execute("BEGIN")

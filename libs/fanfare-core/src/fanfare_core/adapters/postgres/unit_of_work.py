@@ -82,9 +82,8 @@ class UnitOfWork:
             return
         try:
             await conn.rollback()
-            await back_to_implicit(conn)
         finally:
-            await self._pool.putconn(conn)
+            await self._pool.putconn(conn)  # (the pool's check undoes an autocommit mode left on)
 
     @property
     def connection(self) -> AsyncConnection:
