@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fanfare_core.service_layer.batches import TakenInTurn
+from fanfare_core.batches import TakenInTurn
 
 
 class Recorder:

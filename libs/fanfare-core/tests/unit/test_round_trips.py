@@ -87,7 +87,7 @@ async def test_reads_waiting_on_a_failed_call_are_still_sent() -> None:
     assert calls == [[1], [2]]
 
 
-async def test_a_full_batch_goes_without_waiting_and_the_rest_follow() -> None:
+async def test_a_full_batch_goes_alone_and_the_rest_follow() -> None:
     recorder = Recorder()
     trips: RoundTrips[str, int, str] = RoundTrips(recorder.fetch, max_batch=3)
     answers = await asyncio.gather(*(trips.read("a", i) for i in range(7)))

@@ -49,7 +49,7 @@ from fanfare_core.domain.events import (
 from fanfare_core.domain.money import InvalidAmount
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
-from fanfare_core.service_layer.batches import TakenInTurn
+from fanfare_core.batches import TakenInTurn
 
 log = get_logger(__name__)
 

@@ -55,7 +55,7 @@ from fanfare_core.domain.timing import format_instant, format_optional_instant
 from fanfare_core.events.envelope import encode_event, encode_variants
 from fanfare_core.ids import new_id, new_ids
 from fanfare_core.logs import get_logger
-from fanfare_core.service_layer.batches import together
+from fanfare_core.batches import together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]

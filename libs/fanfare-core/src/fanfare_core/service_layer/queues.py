@@ -38,7 +38,7 @@ from fanfare_core.domain.queues import (
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
-from fanfare_core.service_layer.batches import TakenInTurn, together
+from fanfare_core.batches import TakenInTurn, together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
@@ -261,7 +261,7 @@ class QueueService:
         wait.
 
         Enters of one queue are taken in turn by one task per queue and process
-        (:mod:`~fanfare_core.service_layer.batches`): a crowd's enters share one
+        (:mod:`~fanfare_core.batches`): a crowd's enters share one
         transaction, one commit and one Redis round trip, and the gate counts them all in
         one call while PostgreSQL takes the batch's locks. A batch's entries are in Redis
         before the next batch draws arrival numbers, so the positions it answers count

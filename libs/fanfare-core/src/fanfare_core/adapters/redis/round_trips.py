@@ -10,20 +10,24 @@ is under way go together as soon as it ends.
 
 Nothing waits on a timer: a lone read is sent at the next turn of the loop, so under light
 load a read costs what it did; the busier the group, or the longer Redis takes to answer,
-the more reads each call carries.
+the more reads each call carries. The calls of a group are taken in turn by one task
+(:class:`~fanfare_core.batches.TakenInTurn`), which sends the next call as the last one's
+answer arrives: a read hands over between tasks no more than it must (each hand-over is a
+turn of the loop, long under a crowd).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
+
+from fanfare_core.batches import TakenInTurn
 
 G = TypeVar("G", bound=Hashable)  # reads that can share a call (e.g. of one queue)
 T = TypeVar("T")  # what one caller asks
 R = TypeVar("R")  # what one caller gets
 
-#: The most reads one call carries; more start another call.
+#: The most reads one call carries; more wait for the next call.
 MAX_BATCH = 256
 
 
@@ -33,7 +37,7 @@ class RoundTrips(Generic[G, T, R]):
     previous call was under way.
 
     ``fetch`` answers one result per item, in order. When it fails, every caller of that
-    batch gets its exception.
+    call gets its exception.
     """
 
     def __init__(
@@ -43,60 +47,17 @@ class RoundTrips(Generic[G, T, R]):
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._fetch = fetch
-        self._max_batch = max_batch
-        self._waiting: dict[G, list[tuple[T, asyncio.Future[R]]]] = {}
-        self._under_way: dict[G, int] = {}  # calls of each group not yet answered
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: TakenInTurn[G, T, R] = TakenInTurn(
+            self._call, name="round-trips", max_batch=max_batch
+        )
 
     async def read(self, group: G, item: T) -> R:
         """What ``fetch`` answers for ``item``, read together with the others of its group
         that wait with it (always read after this call began)."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[R] = loop.create_future()
-        waiting = self._waiting.get(group)
-        if waiting is None:
-            waiting = self._waiting[group] = []
-            if group not in self._under_way:
-                loop.call_soon(self._send, group)
-            # else the call under way sends these when it ends
-        waiting.append((item, answer))
-        if len(waiting) >= self._max_batch:
-            self._send(group)
-        return await answer
+        return await self._calls.submit(group, item)
 
-    def _send(self, group: G) -> None:
-        waiting = self._waiting.pop(group, None)
-        if not waiting:
-            return  # sent already, because it was full
-        self._under_way[group] = self._under_way.get(group, 0) + 1
-        call = asyncio.create_task(self._call(group, waiting))
-        self._calls.add(call)
-        call.add_done_callback(self._calls.discard)
-
-    async def _call(self, group: G, waiting: list[tuple[T, asyncio.Future[R]]]) -> None:
-        try:
-            results = await self._fetch(group, [item for item, _ in waiting])
-            if len(results) != len(waiting):
-                raise RuntimeError(f"{len(results)} answers to {len(waiting)} reads")
-        except asyncio.CancelledError:
-            for _, answer in waiting:
-                answer.cancel()
-            raise
-        except Exception as error:
-            for _, answer in waiting:
-                if not answer.done():
-                    answer.set_exception(error)
-            return
-        finally:
-            self._ended(group)
-        for (_, answer), result in zip(waiting, results, strict=True):
-            if not answer.done():  # its caller may have gone away meanwhile
-                answer.set_result(result)
-
-    def _ended(self, group: G) -> None:
-        """A call of ``group`` was answered (or failed): send what waited for it."""
-        left = self._under_way.pop(group) - 1
-        if left:
-            self._under_way[group] = left
-        elif group in self._waiting:
-            self._send(group)
+    async def _call(self, group: G, items: list[T]) -> list[R | Exception]:
+        results = await self._fetch(group, items)
+        if len(results) != len(items):
+            raise RuntimeError(f"{len(results)} answers to {len(items)} reads")
+        return list(results)
