@@ -7,14 +7,17 @@ from datetime import datetime
 import jwt
 import nats
 import pytest
+import redis.asyncio as aioredis
 
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
+from fanfare_core.adapters.revoked_sessions import KEY_PREFIX as REVOKED_PREFIX
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import DistributionChanges, Kind
 from fanfare_core.service_layer import catalog
 from fanfare_core.service_layer.distributions import update_distribution
+from fanfare_testing import queued_in_arrival_order
 
-from .queue_support import enter, make_queue, new_shopper, status
+from .queue_support import Shopper, enter, make_queue, new_shopper, status
 
 STATE_KEYS = {
     "queueId", "consumerId", "status", "position", "enteredAt", "admittedAt",
@@ -106,6 +109,36 @@ async def test_enter_status_leave_and_the_back_of_the_line(browser, pool, tenant
     stranger = await new_shopper(browser)
     response = await status(browser, queue, stranger)
     assert (response.status_code, response.json()) == (404, {"error": "Consumer not in queue"})
+
+
+async def logged_out_elsewhere(settings, *shoppers: Shopper) -> None:  # type: ignore[no-untyped-def]
+    """Log these shoppers' sessions out as another replica does, as far as this one can
+    tell: in Redis only (its NATS notice missed)."""
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        for shopper in shoppers:
+            session = jwt.decode(shopper.token, options={"verify_signature": False})["sid"]
+            await redis.set(f"{REVOKED_PREFIX}{session}", b"1", ex=600)
+    finally:
+        await redis.aclose()
+
+
+async def test_an_enter_of_a_session_logged_out_elsewhere_is_refused_and_holds_no_place(
+    browser, pool, tenant, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # The enter's batch asks Redis about the session along with its locks.
+    queue = await make_queue(pool, tenant)
+    out, other, also_out = [await new_shopper(browser) for _ in range(3)]
+    await logged_out_elsewhere(settings, out, also_out)
+    refused, placed = await asyncio.gather(enter(browser, queue, out), enter(browser, queue, other))
+    assert (refused.status_code, refused.json()) == (401, {"error": "Invalid access token"})
+    assert (placed.status_code, placed.json()["position"]) == (200, 1)
+    assert await queued_in_arrival_order(pool, queue) == [other.consumer_id]
+    # The refusal comes before any complaint about the queue, as every route's does.
+    closed = await make_queue(pool, tenant, close_at="2021-01-01T00:00:00Z")
+    response = await enter(browser, closed, also_out)
+    assert (response.status_code, response.json()) == (401, {"error": "Invalid access token"})
+    assert (await enter(browser, queue, out)).status_code == 401  # remembered now
 
 
 async def test_consumer_authentication_is_required(browser, pool, tenant) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)  # the thing, e.g. a queue id
 T = TypeVar("T")  # one request

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fanfare_core.batches import TakenInTurn
+from fanfare_core.batches import TakenInTurn, together
 
 
 class Recorder:
@@ -80,3 +80,98 @@ async def test_a_batch_answering_the_wrong_number_fails(size: int) -> None:
     turns = TakenInTurn(take, name="test")
     with pytest.raises(RuntimeError, match="outcomes for 1 requests"):
         await turns.submit("q", 1)
+
+
+class Turns:
+    """Counts turns of the event loop: a task that yields once a turn."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0)
+            self.count += 1
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def test_a_caller_resumes_the_turn_after_its_batch_answers() -> None:
+    answered_in_turn: list[int] = []
+    turns = Turns()
+
+    async def take(key: str, batch: list[int]) -> list[int | Exception]:
+        await asyncio.sleep(0)  # a round trip
+        answered_in_turn.append(turns.count)
+        return batch
+
+    taker = TakenInTurn(take, name="test")
+    assert await taker.submit("q", 7) == 7
+    resumed_in_turn = turns.count
+    turns.stop()
+    # A relay between the answer and its caller (asyncio.shield's) would cost a turn more.
+    assert resumed_in_turn - answered_in_turn[0] == 1
+
+
+async def test_a_caller_that_goes_away_leaves_its_request_to_be_done() -> None:
+    done: list[int] = []
+
+    async def take(key: str, batch: list[int]) -> list[int | Exception]:
+        await asyncio.sleep(0.01)
+        done.extend(batch)
+        return batch
+
+    taker = TakenInTurn(take, name="test")
+    leaving = asyncio.ensure_future(taker.submit("q", 1))
+    staying = asyncio.ensure_future(taker.submit("q", 2))
+    await asyncio.sleep(0.001)  # the batch is under way
+    leaving.cancel()
+    assert await staying == 2
+    assert leaving.cancelled()
+    assert done == [1, 2]
+
+
+async def test_together_runs_the_first_in_the_callers_task_and_the_second_alongside() -> None:
+    tasks: list[asyncio.Task[object] | None] = []
+    order: list[str] = []
+
+    async def first() -> str:
+        tasks.append(asyncio.current_task())
+        order.append("first starts")
+        await asyncio.sleep(0.01)
+        order.append("first ends")
+        return "one"
+
+    async def second() -> str:
+        order.append("second starts")
+        await asyncio.sleep(0.001)
+        order.append("second ends")
+        return "two"
+
+    assert await together(first(), second()) == ("one", "two")
+    assert tasks == [asyncio.current_task()]
+    assert order == ["first starts", "second starts", "second ends", "first ends"]
+
+
+async def test_together_waits_for_both_and_raises_the_first_failure() -> None:
+    finished: list[str] = []
+
+    async def failing() -> str:
+        raise ValueError("first failed")
+
+    async def slow(name: str, error: Exception | None = None) -> str:
+        await asyncio.sleep(0.01)
+        finished.append(name)
+        if error is not None:
+            raise error
+        return name
+
+    with pytest.raises(ValueError, match="first failed"):
+        await together(failing(), slow("second"))
+    assert finished == ["second"]  # not left running
+    with pytest.raises(ValueError, match="first failed"):
+        await together(failing(), slow("also failing", KeyError("lesser")))
+    with pytest.raises(KeyError, match="second failed"):
+        await together(slow("first"), slow("second", KeyError("second failed")))

@@ -26,6 +26,7 @@ from fanfare_core.http.consumer_auth import (
     fingerprint_of,
     require_publishable_key,
     require_shopper,
+    shopper_confirming_later,
     shopper_of,
     storefront_of,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "require_secret_key",
     "require_shopper",
     "sessions_lifespan",
+    "shopper_confirming_later",
     "shopper_of",
     "storefront_of",
 ]

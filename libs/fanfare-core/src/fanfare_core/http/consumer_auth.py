@@ -29,6 +29,7 @@ The app passes :data:`CONSUMER_DEPENDENCIES` to ``build_app`` and puts a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,10 +127,29 @@ async def storefront_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Store
 async def shopper_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Shopper:
     """The signed-in shopper behind the request (errors: see the module's docstring);
     authenticated once per request."""
+    shopper, _ = await _shopper(connection, confirm_later=False)
+    return shopper
+
+
+async def shopper_confirming_later(
+    connection: ASGIConnection[Any, Any, Any, Any],
+) -> tuple[Shopper, asyncio.Task[None] | None]:
+    """:func:`shopper_of`, for a route whose work waits on a round trip anyway (an enter,
+    whose batch waits on PostgreSQL): where Redis must be asked whether the session was
+    logged out, the shopper comes back with the task asking it
+    (:meth:`~fanfare_core.service_layer.access_tokens.AccessTokenVerifier.verify_confirming_later`),
+    which the route must await, and which ends in ``401 Invalid access token`` if it
+    was, before it does anything for the shopper."""
+    return await _shopper(connection, confirm_later=True)
+
+
+async def _shopper(
+    connection: ASGIConnection[Any, Any, Any, Any], *, confirm_later: bool
+) -> tuple[Shopper, asyncio.Task[None] | None]:
     state: dict[str, Any] | None = connection.scope.get("state")  # as in storefront_of
     cached = None if state is None else state.get(_SHOPPER)
     if isinstance(cached, Shopper):
-        return cached
+        return cached, None
     storefront = await storefront_of(connection)
     header = _header(connection, _AUTHORIZATION)
     if header is None or not header.strip():
@@ -137,9 +157,21 @@ async def shopper_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Shopper:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(INVALID_ACCESS_TOKEN)
-    grant = await _auth(connection).access_tokens.verify(storefront.organization_id, token.strip())
-    fingerprint = fingerprint_of(connection)
-    check_fingerprint(grant.fingerprint_hash, fingerprint)
+    tokens = _auth(connection).access_tokens
+    confirming = None
+    if confirm_later:
+        grant, confirming = await tokens.verify_confirming_later(
+            storefront.organization_id, token.strip()
+        )
+    else:
+        grant = await tokens.verify(storefront.organization_id, token.strip())
+    try:
+        fingerprint = fingerprint_of(connection)
+        check_fingerprint(grant.fingerprint_hash, fingerprint)
+    except Exception:
+        if confirming is not None:
+            await confirming  # a logged-out session's 401 comes first, as it always does
+        raise
     shopper = Shopper(
         organization_id=grant.organization_id,
         consumer_id=grant.consumer_id,
@@ -147,9 +179,9 @@ async def shopper_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Shopper:
         fingerprint=fingerprint,
         session_id=grant.session_id,
     )
-    if state is not None:
+    if state is not None and confirming is None:  # only a confirmed shopper is kept
         state[_SHOPPER] = shopper
-    return shopper
+    return shopper, confirming
 
 
 async def require_publishable_key(

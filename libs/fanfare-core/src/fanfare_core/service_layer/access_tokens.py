@@ -9,6 +9,7 @@ replica (NATS) take effect at once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,25 +79,46 @@ class AccessTokenVerifier:
 
     async def verify(self, organization_id: str, token: str) -> AccessGrant:
         """The grant of a live access token issued for ``organization_id``."""
+        key, grant, unconfirmed = await self._grant(organization_id, token)
+        if unconfirmed:
+            await self._confirm(key, grant)
+        return grant
+
+    async def verify_confirming_later(
+        self, organization_id: str, token: str
+    ) -> tuple[AccessGrant, asyncio.Task[None] | None]:
+        """:meth:`verify`, except that where Redis must be asked whether the session was
+        logged out, the question is sent and not waited for: the grant comes back with a
+        task that ends in ``401 Invalid access token`` if it was. The caller must await
+        the task before it does anything for the shopper, and can meanwhile do what it
+        would wait for anyway (an enter's batch awaits it along with its locks): the
+        check then costs the request no turns of the event loop of its own."""
+        key, grant, unconfirmed = await self._grant(organization_id, token)
+        if not unconfirmed:
+            return grant, None
+        confirming = asyncio.ensure_future(self._confirm(key, grant))
+        # A caller that went away never awaits it: its refusal is not an error to log.
+        confirming.add_done_callback(_outcome_seen)
+        return grant, confirming
+
+    async def _grant(self, organization_id: str, token: str) -> tuple[str, AccessGrant, bool]:
+        """The token's cache key and grant, and whether Redis must now be asked about its
+        session (:meth:`_confirm`)."""
         key = digest(token)
-        now = self._clock.now()
         cached = self._verified.get(key)
         if cached is not None:
             grant = AccessGrant(*cached[:6])
-            if self._still_good(grant, organization_id, now):
+            if self._still_good(grant, organization_id, self._clock.now()):
                 if self._revoked.known_revoked(grant.session_id):
                     raise self._refused(key, "session revoked")
-                if time.monotonic() - cached[6] < self._recheck_seconds:
-                    return grant
-                if await self._revoked.is_revoked(grant.session_id):
-                    raise self._refused(key, "session revoked")
-                self._remember(key, grant, now)
-                return grant
-        grant = await self._verify_signed(organization_id, token)
+                return key, grant, time.monotonic() - cached[6] >= self._recheck_seconds
+        return key, await self._verify_signed(organization_id, token), True
+
+    async def _confirm(self, key: str, grant: AccessGrant) -> None:
+        """Refuse the grant if its session was logged out, else remember it as live."""
         if await self._revoked.is_revoked(grant.session_id):
             raise self._refused(key, "session revoked")
-        self._remember(key, grant, now)
-        return grant
+        self._remember(key, grant, self._clock.now())
 
     def _remember(self, key: str, grant: AccessGrant, now: datetime) -> None:
         """Cache ``grant`` until it expires, its session known live as of now."""
@@ -138,3 +160,8 @@ class AccessTokenVerifier:
             self._verified.discard(key)
         log.info("access token refused", reason=reason)
         return Unauthenticated(INVALID_ACCESS_TOKEN)
+
+
+def _outcome_seen(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -17,6 +17,7 @@ from fanfare_core.adapters.postgres.auctions import AcceptedBid, BidderRecord, S
 from fanfare_core.adapters.postgres.schedule import claim_settlement
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.tokens import TokenService
+from fanfare_core.batches import TakenInTurn
 from fanfare_core.clock import Clock
 from fanfare_core.domain.auctions import (
     BidderStatus,
@@ -49,7 +50,6 @@ from fanfare_core.domain.events import (
 from fanfare_core.domain.money import InvalidAmount
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
-from fanfare_core.batches import TakenInTurn
 
 log = get_logger(__name__)
 

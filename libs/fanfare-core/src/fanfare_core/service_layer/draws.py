@@ -23,6 +23,7 @@ from fanfare_core.adapters.postgres import outbox
 from fanfare_core.adapters.postgres.draw_entries import Win
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.tokens import TokenService
+from fanfare_core.batches import together
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import CLOSED_STATUSES, Distribution, Kind, Status
 from fanfare_core.domain.draw_selection import Selection, commitment_of, select
@@ -55,7 +56,6 @@ from fanfare_core.domain.timing import format_instant, format_optional_instant
 from fanfare_core.events.envelope import encode_event, encode_variants
 from fanfare_core.ids import new_id, new_ids
 from fanfare_core.logs import get_logger
-from fanfare_core.batches import together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]

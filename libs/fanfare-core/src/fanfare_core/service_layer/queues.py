@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.adapters.redis.queue_line import LineRead, LineState, QueueLine
 from fanfare_core.auth.tokens import InvalidToken, TokenClaims, TokenService
+from fanfare_core.batches import TakenInTurn, together
 from fanfare_core.clock import Clock
 from fanfare_core.domain.distributions import Distribution, Kind
 from fanfare_core.domain.errors import NotFound, TooManyRequests
@@ -38,7 +39,6 @@ from fanfare_core.domain.queues import (
 from fanfare_core.domain.timing import format_instant
 from fanfare_core.ids import new_id
 from fanfare_core.logs import get_logger
-from fanfare_core.batches import TakenInTurn, together
 
 log = get_logger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection]
@@ -80,6 +80,7 @@ class _Enter:
     consumer_id: str
     fingerprint_hash: str | None
     address: str  # the client's, which the gate's per-address limit counts
+    confirming: asyncio.Future[None] | None  # the caller's check, under way (see enter)
 
 
 class QueueDirectory:
@@ -198,6 +199,36 @@ async def _locks_and_draw(
     return await uow.queue_entries.take_locks(sent)
 
 
+async def _stopped(batch: list[_Enter], waits: Sequence[int | None]) -> dict[int, Exception]:
+    """The enters of ``batch`` (by index) that go no further, each with its answer: those
+    the gate stopped, and ahead of them those their caller's check refused."""
+    stopped: dict[int, Exception] = {
+        index: TooManyRequests(wait) for index, wait in enumerate(waits) if wait is not None
+    }
+    # The checks were asked before the batch began: answered by now, as a rule, and then
+    # read without a turn of the loop.
+    pending = [r.confirming for r in batch if r.confirming and not r.confirming.done()]
+    if pending:
+        await asyncio.wait(pending)
+    for index, request in enumerate(batch):
+        refused = _refusal(request.confirming)
+        if refused is not None:
+            stopped[index] = refused
+    return stopped
+
+
+def _refusal(confirming: asyncio.Future[None] | None) -> Exception | None:
+    """What a finished check of an enter's caller refused it with, if anything."""
+    if confirming is None:
+        return None
+    if confirming.cancelled():
+        return RuntimeError("the check of the caller was cancelled")
+    error = confirming.exception()
+    if error is None or isinstance(error, Exception):
+        return error
+    return RuntimeError(f"the check of the caller failed: {error!r}")
+
+
 def _full(queue: Distribution) -> QueueFull:
     return QueueFull(retry_after_seconds=max(1, min(60, 60 // max(1, queue.admission_rate or 1))))
 
@@ -255,10 +286,17 @@ class QueueService:
         fingerprint_hash: str | None,
         *,
         address: str = "",
+        confirming: asyncio.Future[None] | None = None,
     ) -> ConsumerState:
         """Take a place at the back of the line, or keep the one already held;
         :class:`TooManyRequests` when the gate says the consumer or its ``address`` must
         wait.
+
+        ``confirming``, when given, is a check of the caller still under way (whether the
+        shopper's session was logged out: see
+        :func:`~fanfare_core.http.consumer_auth.shopper_confirming_later`). The batch
+        awaits it with its locks, and what it raises is the answer, ahead of any other,
+        and the consumer gets no place; its arrival number is a gap, as a stopped enter's.
 
         Enters of one queue are taken in turn by one task per queue and process
         (:mod:`~fanfare_core.batches`): a crowd's enters share one
@@ -267,10 +305,15 @@ class QueueService:
         before the next batch draws arrival numbers, so the positions it answers count
         everyone this process let in before (see docs/queues.md on several processes).
         """
-        info = await self.directory.get(organization_id, queue_id)
-        check_open(info.queue, self._clock.now())
-        request = _Enter(info, consumer_id, fingerprint_hash, address)
-        return await self._enters.submit(queue_id, request)
+        try:
+            info = await self.directory.get(organization_id, queue_id)
+            check_open(info.queue, self._clock.now())
+            request = _Enter(info, consumer_id, fingerprint_hash, address, confirming)
+            return await self._enters.submit(queue_id, request)
+        except Exception:
+            if confirming is not None:
+                await confirming  # its refusal comes first
+            raise
 
     async def _take_enters(
         self, queue_id: str, batch: list[_Enter]
@@ -291,9 +334,7 @@ class QueueService:
             (found, drawn), waits = await self._lock_and_count(
                 _locks_and_draw(uow, queue_id, asking, len(asking) if uncapped else 0), batch
             )
-            stopped = {
-                index: TooManyRequests(wait) for index, wait in enumerate(waits) if wait is not None
-            }
+            stopped = await _stopped(batch, waits)
             firsts: dict[str, _Enter] = {}
             for index, request in enumerate(batch):  # a double click: one entry
                 if index not in stopped:

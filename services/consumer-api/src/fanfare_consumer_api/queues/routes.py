@@ -8,7 +8,13 @@ from typing import Any
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 
-from fanfare_consumer_api.auth import ServerDep, require_secret_key, shopper_of, storefront_of
+from fanfare_consumer_api.auth import (
+    ServerDep,
+    require_secret_key,
+    shopper_confirming_later,
+    shopper_of,
+    storefront_of,
+)
 from fanfare_consumer_api.limits import client_address
 from fanfare_consumer_api.queues.schemas import (
     CompletedState,
@@ -76,7 +82,9 @@ async def get_queue(request: Request[Any, Any, Any], queue_id: FromPath[str]) ->
 async def enter_queue(
     request: Request[Any, Any, Any], queue_id: FromPath[str]
 ) -> QueueConsumerState:
-    shopper = await shopper_of(request)
+    # Whether the session was logged out is asked of Redis while the enter waits for its
+    # batch, which awaits the answer with its locks (a 401 then still comes first).
+    shopper, confirming = await shopper_confirming_later(request)
     fingerprint = shopper.fingerprint
     state = await _service(request).enter(  # rate limits: counted by the enter's batch
         shopper.organization_id,
@@ -84,6 +92,7 @@ async def enter_queue(
         shopper.consumer_id,
         fingerprint_hash(fingerprint) if fingerprint else shopper.fingerprint_hash,
         address=client_address(request),
+        confirming=confirming,
     )
     return _state(state)
 
