@@ -60,7 +60,7 @@ async def stream_messages(js: JetStreamContext, subject: str) -> list[dict[str, 
             for message in batch:
                 found.append(json.loads(message.data))
                 await message.ack()
-    except nats.errors.TimeoutError:
+    except TimeoutError:  # nats-py's, or asyncio's when the wait ends between requests
         pass
     finally:
         await sub.unsubscribe()

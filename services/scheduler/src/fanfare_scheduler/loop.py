@@ -8,7 +8,6 @@ import contextlib
 import time
 from datetime import datetime
 
-import nats.errors
 from nats.js import JetStreamContext
 
 from fanfare_core.adapters.redis.queue_line import QueueLine
@@ -42,7 +41,7 @@ async def _listen(js: JetStreamContext, lease: Lease, wakeup: Wakeup, stop: asyn
                     stream=SCHEDULER_CONSUMER.stream,
                 )
             messages = await subscription.fetch(100, timeout=1)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py's, or asyncio's when the wait ends between requests
             continue
         except Exception as error:  # the loop still runs on its own timing meanwhile
             log.warning("scheduler consumer failed", error=repr(error))

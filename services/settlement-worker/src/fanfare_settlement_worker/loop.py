@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import nats.errors
 from nats.aio.msg import Msg
 from psycopg import AsyncConnection
 
@@ -142,7 +141,7 @@ async def run_settlement_worker(
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(10, timeout=1)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py's, or asyncio's when the wait ends between requests
                 continue
             except Exception as error:  # NATS away: try again shortly
                 log.warning("settlement fetch failed", error=repr(error))
