@@ -20,7 +20,9 @@ query parameters before calling it, so routes that take either authenticate earl
 the guard :func:`require_publishable_key` or the ``before_request`` hook
 :func:`require_shopper`, and the authentication errors still come first.
 :func:`storefront_of` and :func:`shopper_of` keep their answer in the request's state, so
-what the guard or the hook authenticated is not looked up again. Servers are still a
+what the guard or the hook authenticated is not looked up again. The enter route uses
+:func:`shopper_confirming_later`, which leaves the question whether the session was logged
+out under way for the enter's batch to read. Servers are still a
 dependency (``server: ServerDep``): their routes are not hot.
 
 The app passes :data:`CONSUMER_DEPENDENCIES` to ``build_app`` and puts a
