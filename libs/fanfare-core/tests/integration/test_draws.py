@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fanfare_core.adapters.postgres import draw_entries
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
@@ -313,6 +314,18 @@ async def test_reading_the_entered_ids_leaves_the_planner_settings_as_found(pool
         cur = await uow.connection.execute("SELECT current_setting('enable_sort')")
         assert await cur.fetchone() == ("on",)
     assert ids == sorted(f"cons_{hashlib.md5(str(i).encode()).hexdigest()}" for i in range(1, 3001))
+
+
+async def test_arrays_sent_as_lines_arrive_as_sent_and_unsendable_values_are_refused(pool) -> None:  # type: ignore[no-untyped-def]
+    # The draw sends its winners' ids, ranks, token ids and tokens as strings of lines.
+    values = ["cons_B", "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjb25zIn0.c2ln-_", "7", "ü"]
+    async with pool.connection() as conn:
+        for sent in (values, values[:1], []):
+            cur = await conn.execute(f"SELECT {draw_entries._LINES}", (draw_entries._lines(sent),))
+            assert await cur.fetchone() == (sent,)
+    for unsendable in (["a\nb"], ["a", ""], [""]):
+        with pytest.raises(ValueError, match="line feed"):
+            draw_entries._lines(unsendable)
 
 
 async def test_other_organizations_cannot_see_or_run_a_draw(pool, tenant, tenant_factory) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,10 @@ find them after weeks of entering: vacuumed, and with a checkpoint since, so rew
 entry's page costs what it costs in production (a full-page image in the WAL the first
 time). Then one ``run_draw`` is timed: read the entries, select, sign the winners' tokens,
 record winners and backups with their events, the result and the status change, and
-commit. From that commit every other entrant reads LOST; the loser pass that then stores
+commit. The draw runs in a process of its own, as it does in production (a settlement
+worker's, built the same way, on the core the API would have), so what this benchmark
+process holds (a million shoppers' answers, when the million scenario ran before) does not
+weigh on it. From that commit every other entrant reads LOST; the loser pass that then stores
 their statuses and ``draw.consumer.lost`` events (``record_losers``, a chunk per
 transaction) is timed on its own. The steps come from the service's own timings.
 Afterwards the draw is checked as anyone would (the published entry list and proof
@@ -21,11 +24,20 @@ least any draw has to do: PostgreSQL reading the draw's consumer ids out to this
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import uvloop
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
 from fanfare_bench.results import Result, Size
-from fanfare_bench.stack import Stack
+from fanfare_bench.stack import Stack, pin
+from fanfare_core.adapters.postgres.pool import open_pool
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.auth.signing_keys import KeyRing, new_signing_key
 from fanfare_core.auth.tokens import TokenService
@@ -35,6 +47,7 @@ from fanfare_core.domain.draw_selection import first_mismatch, parse_entries, se
 from fanfare_core.domain.draws import DrawResult
 from fanfare_core.service_layer.distributions import create_distribution
 from fanfare_core.service_layer.draws import DrawDirectory, DrawService, DrawTimings
+from fanfare_core.settings import load_settings
 from fanfare_testing import Tenant
 
 TARGET_SECONDS = 3.0
@@ -52,9 +65,9 @@ STEPS = (
 
 
 async def run(stack: Stack, size: Size) -> list[Result]:
-    """Seed, measure the baseline, run the draw once, check it; one line of figures. This
-    process does the work a settlement worker would, on the API's core (see
-    :meth:`Stack.on_api_core`): no API runs meanwhile."""
+    """Seed, measure the baseline, run the draw once in a process of its own, check it; one
+    line of figures. No API runs meanwhile: the baseline's reads (in this process) and the
+    draw run on the API's core (see :meth:`Stack.on_api_core`)."""
     with stack.on_api_core():
         return await _measure(stack, size)
 
@@ -65,18 +78,9 @@ async def _measure(stack: Stack, size: Size) -> list[Result]:
     draw = await _make_draw(stack, tenant, winners)
     await _seed(stack, tenant, draw, entries)
     baseline = await _read_ids(stack, draw)
-    timings: list[DrawTimings] = []
-    tokens = TokenService(KeyRing((new_signing_key(OPENS),)), "fanfare")
-    service = DrawService(
-        pool=stack.pool,
-        directory=DrawDirectory(stack.pool),
-        tokens=lambda: tokens,
-        clock=FrozenClock(DRAWS),
-        observe=timings.append,
-    )
-    started = time.perf_counter()
-    result = await service.run_draw(tenant.organization_id, draw)
-    elapsed = time.perf_counter() - started
+    elapsed, steps = await _draw_elsewhere(stack, tenant.organization_id, draw)
+    service = _service(stack.pool, [])
+    result = await service.proof(tenant.organization_id, draw)
     shown = await _shown_before_the_pass(stack, service, result, entries)
     started = time.perf_counter()
     losers = await service.record_losers(tenant.organization_id, draw)
@@ -86,7 +90,6 @@ async def _measure(stack: Stack, size: Size) -> list[Result]:
     if shown is not None:
         verdict = shown
     checked = time.perf_counter() - started
-    steps = timings[0].seconds if timings else {}
     phases = ", ".join(f"{name} {steps[key]:.2f}" for key, name in STEPS if key in steps)
     return [
         Result(
@@ -101,6 +104,53 @@ async def _measure(stack: Stack, size: Size) -> list[Result]:
             met=None if size is Size.SMOKE else elapsed <= TARGET_SECONDS,
         )
     ]
+
+
+def _service(pool: AsyncConnectionPool[AsyncConnection], timings: list[DrawTimings]) -> DrawService:
+    """A draw service as the settlement worker builds one, at the draw's time."""
+    tokens = TokenService(KeyRing((new_signing_key(OPENS),)), "fanfare")
+    return DrawService(
+        pool=pool,
+        directory=DrawDirectory(pool, ttl_seconds=0),
+        tokens=lambda: tokens,
+        clock=FrozenClock(DRAWS),
+        observe=timings.append,
+    )
+
+
+async def _draw_elsewhere(
+    stack: Stack, organization_id: str, draw: str
+) -> tuple[float, dict[str, float]]:
+    """Seconds ``run_draw`` took in a new process on the API's core, and its steps'. The
+    process waits for a line on its input before it starts, so it is on that core first."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", __name__, organization_id, draw,
+        env={**os.environ, "FANFARE_DATABASE_URL": stack.settings.database_url},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert child.pid is not None
+    pin(child.pid, stack.cores.api)
+    output, _ = await child.communicate(b"go\n")
+    if child.returncode != 0:
+        raise RuntimeError(f"the draw's process failed ({child.returncode})")
+    answer = json.loads(output.splitlines()[-1])  # its log lines come first
+    return float(answer["seconds"]), {k: float(v) for k, v in answer["steps"].items()}
+
+
+async def _draw_here(organization_id: str, draw: str) -> None:
+    """The draw's process: one ``run_draw``, then its figures as the last line of output.
+    On the loop the settlement worker runs on (see ``__main__`` below)."""
+    sys.stdin.readline()
+    pool = await open_pool(load_settings(service_name="bench-draw"))
+    try:
+        timings: list[DrawTimings] = []
+        started = time.perf_counter()
+        await _service(pool, timings).run_draw(organization_id, draw)
+        elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+    steps = timings[0].seconds if timings else {}
+    sys.stdout.write(json.dumps({"seconds": elapsed, "steps": steps}) + "\n")
 
 
 async def _make_draw(stack: Stack, tenant: Tenant, winners: int) -> str:
@@ -223,3 +273,7 @@ def _short(count: int) -> str:
         if count >= unit and count % unit == 0:
             return f"{count // unit}{name}"
     return f"{count:,}"
+
+
+if __name__ == "__main__":
+    uvloop.run(_draw_here(*sys.argv[1:3]))
