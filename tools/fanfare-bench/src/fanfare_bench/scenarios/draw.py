@@ -122,15 +122,22 @@ async def _draw_elsewhere(
     stack: Stack, organization_id: str, draw: str
 ) -> tuple[float, dict[str, float]]:
     """Seconds ``run_draw`` took in a new process on the API's core, and its steps'. The
-    process waits for a line on its input before it starts, so it is on that core first."""
+    process waits for a line on its input before it starts, so it is on that core first,
+    and ends with the run if the run is stopped meanwhile."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", __name__, organization_id, draw,
         env={**os.environ, "FANFARE_DATABASE_URL": stack.settings.database_url},
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    assert child.pid is not None
-    pin(child.pid, stack.cores.api)
-    output, _ = await child.communicate(b"go\n")
+    try:
+        assert child.pid is not None
+        pin(child.pid, stack.cores.api)
+        output, _ = await child.communicate(b"go\n")
+    except BaseException:  # the run stopped (Ctrl-C, SIGTERM): so does the draw's process
+        if child.returncode is None:
+            child.kill()
+            await asyncio.shield(child.wait())
+        raise
     if child.returncode != 0:
         raise RuntimeError(f"the draw's process failed ({child.returncode})")
     answer = json.loads(output.splitlines()[-1])  # its log lines come first
