@@ -65,9 +65,12 @@ async def test_a_run_stopped_during_the_draw_stops_the_draws_process(tmp_path: P
             # The draw's own lock, held here: the draw's process waits for it.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (draw,))
             drawing = asyncio.create_task(scenario._draw_elsewhere(stack, organization_id, draw))
-            async with asyncio.timeout(30):
-                while not await waiting_for_the_lock(stack):
-                    await asyncio.sleep(0.05)
+            for _ in range(600):  # up to 30 s
+                if await waiting_for_the_lock(stack):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the draw's process never came to wait for the lock")
             started = children() - before
             assert len(started) == 1
             drawing.cancel()
