@@ -3,29 +3,15 @@ process, and a run stopped meanwhile stops that process too."""
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fanfare_bench.scenarios import draw as scenario
-from fanfare_bench.stack import Stack, open_stack, pin
-from fanfare_devstack.infrastructure import InfrastructureUrls
+from fanfare_bench.stack import Stack, open_stack
 
 # A process started and a draw seeded for each test: a few seconds.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def session_servers(
-    infrastructure_urls: InfrastructureUrls, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """Point the bench's stack at the suite's servers, and give back the cores it pins."""
-    for name, url in infrastructure_urls.as_env().items():
-        monkeypatch.setenv(name, url)
-    cores = os.sched_getaffinity(0)
-    yield
-    pin(os.getpid(), cores)
 
 
 async def seeded_draw(stack: Stack, entries: int, winners: int) -> tuple[str, str]:

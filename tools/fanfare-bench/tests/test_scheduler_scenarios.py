@@ -4,31 +4,16 @@ Timings are never asserted (a test machine's figures mean nothing); what is chec
 every scheduled transition and every update was measured, and that nothing opened early.
 """
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fanfare_bench.results import Result, Size
 from fanfare_bench.scenarios import event_path, scheduler
-from fanfare_bench.stack import open_stack, pin
-from fanfare_devstack.infrastructure import InfrastructureUrls
+from fanfare_bench.stack import open_stack
 
 # Two scenarios with real waits (queues due over two seconds, processes started): ~15 s.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def session_servers(
-    infrastructure_urls: InfrastructureUrls, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """Point the bench's stack at the suite's servers, and give back the cores it pins."""
-    for name, url in infrastructure_urls.as_env().items():
-        monkeypatch.setenv(name, url)
-    cores = os.sched_getaffinity(0)
-    yield
-    pin(os.getpid(), cores)
 
 
 def by_name(results: list[Result]) -> dict[str, Result]:
