@@ -108,8 +108,9 @@ _LINES = "string_to_array(%s, E'\\n')"
 def _lines(values: Sequence[str]) -> str:
     """``values`` joined with line feeds, for :data:`_LINES`. A draw's ten thousand winners
     sent as arrays cost psycopg's array dumper a Python loop over every element (about a
-    sixth of a second for the winners' tokens); one string costs it nothing. A value that
-    is empty or holds a line feed would come back changed, so it is refused."""
+    fifth of a second for their tokens, in a profile of the draw); one string costs it next
+    to nothing. A value that is empty or holds a line feed would come back changed, so it
+    is refused."""
     joined = "\n".join(values)
     if joined.count("\n") != max(len(values) - 1, 0) or "" in values:
         raise ValueError("a value sent as a line is empty or holds a line feed")
