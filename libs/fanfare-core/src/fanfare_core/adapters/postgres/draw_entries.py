@@ -367,12 +367,12 @@ class DrawEntryRepository:
     async def add_result(self, result: DrawResult, losers_recorded_at: datetime | None) -> None:
         """Record the result; ``losers_recorded_at`` when the draw left no loser to store
         (everyone who entered was selected), else ``None`` until the loser pass ends."""
-        values = [getattr(result, c) for c in _RESULT_COLUMNS]
-        values[_RESULT_COLUMNS.index("winners")] = list(result.winners)
-        values[_RESULT_COLUMNS.index("backups")] = list(result.backups)
+        lists = {"winners": result.winners, "backups": result.backups}
+        values = [_lines(lists[c]) if c in lists else getattr(result, c) for c in _RESULT_COLUMNS]
+        placeholders = [_LINES if c in lists else "%s" for c in _RESULT_COLUMNS]
         await self._conn.execute(
             f"INSERT INTO draw_results ({', '.join(_RESULT_COLUMNS)}, losers_recorded_at)"
-            f" VALUES ({', '.join(['%s'] * (len(_RESULT_COLUMNS) + 1))})",
+            f" VALUES ({', '.join(placeholders)}, %s)",
             [*values, losers_recorded_at],
         )
 
