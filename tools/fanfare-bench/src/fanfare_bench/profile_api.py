@@ -39,7 +39,7 @@ async def main(scenario: str, delay: float, seconds: int, output: str) -> None:
             port = process.spec.port
             api = Api(
                 "127.0.0.1", port, ConnectionPool("127.0.0.1", port, 256), await stack.tenant(),
-                pid=process.pid,
+                pid=process.pid, stack=stack,
             )  # fmt: skip
             sizes = Sizes.of(Size.FULL)
             print((await baseline(api, sizes)).line())

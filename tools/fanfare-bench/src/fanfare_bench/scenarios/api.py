@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
+from fanfare_bench.background import watched
 from fanfare_bench.crowd import SIGN_IN_TABLES, add_consumers, fill_queue, sign_in
 from fanfare_bench.loadgen import (
     ConnectionPool,
@@ -106,6 +107,8 @@ class Api:
     client: ConnectionPool
     tenant: Tenant
     pid: int | None = None  # of the API process, whose CPU time is read
+    #: The servers, watched during each half-rate run (see :mod:`fanfare_bench.background`).
+    stack: Stack | None = None
 
     def get(self, path: str, token: str | None = None) -> bytes:
         return request_bytes("GET", path, f"{self.host}:{self.port}", self._headers(token))
@@ -254,9 +257,14 @@ async def paced(
     api: Api, make: RequestFactory, *, rate: float, count: int,
     check: ResponseCheck | None = None,
 ) -> RunStats:  # fmt: skip
-    """:func:`open_loop`, with the API's CPU time per successful answer: at a lower rate
-    batches are smaller, and an answer can cost more than at the maximum."""
-    return await with_cpu(api, open_loop(api.client, make, rate=rate, count=count, check=check))
+    """:func:`open_loop`, with the API's CPU time per successful answer (at a lower rate
+    batches are smaller, and an answer can cost more than at the maximum) and what the
+    servers did in the background meanwhile."""
+    run = with_cpu(api, open_loop(api.client, make, rate=rate, count=count, check=check))
+    if api.stack is None:
+        return await run
+    stats, seen = await watched(api.stack, run)
+    return replace(stats, background=seen.describe())
 
 
 def busy_figure(steady: RunStats) -> str:
@@ -433,6 +441,7 @@ async def run(stack: Stack, size: Size) -> list[Result]:
             ConnectionPool("127.0.0.1", process.spec.port, 256),
             await stack.tenant(),
             pid=process.pid,
+            stack=stack,
         )
         try:
             results = [await baseline(api, sizes)]

@@ -1,0 +1,68 @@
+"""A half-rate run says what the data stores did in the background meanwhile: counted by
+the suite's own Valkey and PostgreSQL, not made up."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fanfare_bench.background import Background, watched
+from fanfare_bench.stack import Stack, open_stack
+
+
+def test_what_was_seen_is_said_in_one_clause() -> None:
+    seen = Background(
+        aof_rewrites=1, fork_ms=3.74, autovacuum={"VACUUM public.outbox", "ANALYZE public.b"},
+        autovacuum_seen=True, checkpoints=0, steal_ms=12.0,
+    )  # fmt: skip
+    assert seen.describe() == (
+        "meanwhile: 1 Valkey AOF rewrite (its fork 3.7 ms),"
+        " autovacuum (ANALYZE public.b, VACUUM public.outbox), 0 checkpoints,"
+        " 12 ms stolen by the hypervisor"
+    )
+    quiet = Background(aof_rewrites=0, fork_ms=0.5, autovacuum_seen=True, checkpoints=2)
+    assert quiet.describe() == "meanwhile: 0 Valkey AOF rewrites, no autovacuum, 2 checkpoints"
+
+
+def test_what_could_not_be_read_is_left_out() -> None:
+    assert Background().describe() == ""
+    assert Background(checkpoints=1).describe() == "meanwhile: 1 checkpoint"
+
+
+async def rewrite_and_checkpoint(stack: Stack) -> str:
+    """An append-only-file rewrite and a checkpoint, both waited for."""
+    await stack.redis.call("BGREWRITEAOF")
+    for _ in range(200):  # up to 10 s
+        info = await stack.redis.call("INFO", "persistence")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        if "aof_rewrite_in_progress:0" in text and "aof_rewrite_scheduled:0" in text:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the rewrite did not end")
+    async with stack.pool.connection() as conn:
+        await conn.set_autocommit(True)
+        await conn.execute("CHECKPOINT")
+    return "done"
+
+
+@pytest.mark.usefixtures("session_servers")
+async def test_a_rewrite_and_a_checkpoint_during_a_run_are_counted(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, pin_cores=False) as stack:
+        result, seen = await watched(stack, rewrite_and_checkpoint(stack))
+    assert result == "done"
+    assert seen.aof_rewrites is not None
+    assert seen.aof_rewrites >= 1
+    assert seen.fork_ms is not None
+    assert seen.checkpoints is not None
+    assert seen.checkpoints >= 1
+    assert seen.autovacuum_seen  # the workers were looked for
+    assert seen.describe().startswith("meanwhile: ")
+
+
+@pytest.mark.usefixtures("session_servers")
+async def test_a_quiet_run_counts_no_rewrite(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, pin_cores=False) as stack:
+        _, seen = await watched(stack, asyncio.sleep(0.3))
+    assert seen.aof_rewrites == 0
+    assert "0 Valkey AOF rewrites" in seen.describe()
