@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fanfare_bench.background import Background, watched
+from fanfare_bench.background import Background, _info, watched
 from fanfare_bench.stack import Stack, open_stack
 
 
@@ -33,9 +33,8 @@ async def rewrite_and_checkpoint(stack: Stack) -> str:
     """An append-only-file rewrite and a checkpoint, both waited for."""
     await stack.redis.call("BGREWRITEAOF")
     for _ in range(200):  # up to 10 s
-        info = await stack.redis.call("INFO", "persistence")
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        if "aof_rewrite_in_progress:0" in text and "aof_rewrite_scheduled:0" in text:
+        fields = _info(await stack.redis.call("INFO", "persistence"))
+        if fields["aof_rewrite_in_progress"] == fields["aof_rewrite_scheduled"] == "0":
             break
         await asyncio.sleep(0.05)
     else:
