@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -124,6 +126,31 @@ def test_valkey_answers_keeps_data_across_restart_and_stops(tmp_path: Path) -> N
         server.stop()
     assert last_pid is not None
     assert_stopped(server.port, last_pid)
+
+
+def test_valkey_forks_its_rewrite_onto_the_cores_given(tmp_path: Path) -> None:
+    fork_cpu = max(os.sched_getaffinity(0))
+    server = EmbeddedValkey(tmp_path / "valkey")
+    server.fork_cpus = {fork_cpu}
+    server.start()
+    try:
+        assert server.pid is not None
+        # Each key then takes the rewrite 0.2 s, long enough to find its process.
+        assert resp_command(server.port, "CONFIG", "SET", "rdb-key-save-delay", "200000") == (
+            b"+OK\r\n"
+        )
+        for index in range(10):
+            resp_command(server.port, "SET", f"drop:{index}", "open")
+        assert resp_command(server.port, "BGREWRITEAOF").startswith(b"+")
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        deadline = time.monotonic() + 5
+        while not children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (child,) = children.read_text().split()
+        assert os.sched_getaffinity(int(child)) == {fork_cpu}
+        assert len(os.sched_getaffinity(server.pid)) == len(os.sched_getaffinity(0))
+    finally:
+        server.stop()
 
 
 def test_valkey_refuses_a_port_that_is_taken(tmp_path: Path) -> None:

@@ -61,6 +61,11 @@ class EmbeddedValkey(EmbeddedServer):
 
     name = "valkey"
 
+    #: Cores for the processes Valkey forks to rewrite its append-only file or save a
+    #: snapshot (``aof-rewrite-cpulist``, ``bgsave-cpulist``), e.g. ``{0}``; None keeps
+    #: them where the server runs. Read at each start: Valkey cannot change it later.
+    fork_cpus: set[int] | None = None
+
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:{port}/0``."""
@@ -87,7 +92,14 @@ class EmbeddedValkey(EmbeddedServer):
             "no",
             "--logfile",
             "",
+            *self._fork_cpulist(),
         ]
+
+    def _fork_cpulist(self) -> list[str]:
+        if not self.fork_cpus:
+            return []
+        cpulist = ",".join(str(cpu) for cpu in sorted(self.fork_cpus))
+        return ["--aof-rewrite-cpulist", cpulist, "--bgsave-cpulist", cpulist]
 
     def _is_ready(self) -> bool:
         return resp_ping(self.host, self.port)
