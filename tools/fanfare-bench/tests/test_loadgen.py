@@ -6,10 +6,27 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
-from fanfare_bench.loadgen import ConnectionPool, open_loop, request_bytes, saturate
+from fanfare_bench.loadgen import (
+    DIGITS,
+    HIGHEST_US,
+    LOWEST_US,
+    ConnectionPool,
+    RunStats,
+    combined,
+    open_loop,
+    request_bytes,
+    saturate,
+)
+from fanfare_bench.results import Size
+from fanfare_bench.scenarios.api import Api, Baseline, Sizes, beside_baseline
+from fanfare_testing import Tenant
 
 
 class StallingServer:
@@ -128,3 +145,66 @@ async def test_the_pool_keeps_to_its_size_and_replaces_closed_connections(
     pool.close()
     assert sum(isinstance(answer, tuple) for answer in answers) >= 30
     assert server.most_open <= 3
+
+
+def test_runs_combined_are_one_run_of_their_answers_seconds_and_latencies() -> None:
+    def run(ok: int, seconds: float, latency_us: int, cpu_us: float | None) -> RunStats:
+        histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        for _ in range(ok):
+            histogram.record_value(latency_us)
+        return RunStats(ok + 1, ok, 1, seconds, histogram, f"failure after {ok}", cpu_us)
+
+    both = combined([run(300, 1.0, 1_000, 100.0), run(100, 3.0, 9_000, 500.0)])
+    assert (both.sent, both.ok, both.failed, both.seconds) == (402, 400, 2, 4.0)
+    assert both.throughput == 100.0
+    assert both.ms(50) == pytest.approx(1.0, rel=0.01)
+    assert both.ms(99) == pytest.approx(9.0, rel=0.01)
+    assert both.cpu_us == pytest.approx(200.0)  # weighted by answers
+    assert both.first_failure == "failure after 300"
+    assert combined([run(10, 1.0, 1_000, 100.0), run(10, 1.0, 1_000, None)]).cpu_us is None
+
+
+def test_a_ratio_is_the_median_of_its_rounds_each_to_the_baseline_beside_it() -> None:
+    def base(throughput: float) -> RunStats:
+        return RunStats(
+            int(throughput), int(throughput), 0, 1.0, HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        )
+
+    # The baseline slows to 500 req/s around the third round; the fourth met a stall of
+    # its own, the baseline beside it did not.
+    runs = [base(1000), base(1000), base(500), base(500), base(1000), base(1000)]
+    paired = Baseline.paired(runs, [700, 720, 360, 300, 690])
+    assert paired.ratios == pytest.approx((0.70, 0.96, 0.72, 0.40, 0.69))
+    assert paired.ratio == pytest.approx(0.70)
+    assert paired.throughput == pytest.approx(5000 / 6)
+    assert "rounds 0.70 0.96 0.72 0.40 0.69 x" in paired.describe()
+    with pytest.raises(ValueError, match="3 rounds need 4 baseline runs"):
+        Baseline.paired(runs[:3], [1.0, 2.0, 3.0])
+
+
+async def test_a_maximum_rate_run_goes_in_rounds_between_baseline_runs(
+    server: StallingServer,
+) -> None:
+    pool = ConnectionPool("127.0.0.1", server.port, 4)
+    api = Api("127.0.0.1", server.port, pool, cast(Tenant, SimpleNamespace(publishable_key="k")))
+    sizes = replace(Sizes.of(Size.SMOKE), rounds=3, beside=20, concurrency=4)
+    made: list[int] = []
+    checked: list[int] = []
+    request = request_bytes("GET", "/scenario", "localhost")
+
+    def make(index: int) -> bytes:
+        made.append(index)
+        return request
+
+    def check(index: int, status: int, _: bytes) -> bool:
+        checked.append(index)
+        return status == 200
+
+    peak, base = await beside_baseline(api, make, sizes, count=100, check=check)
+    pool.close()
+    # Every request number once, across three rounds (34, 34 and 32 of them), each round
+    # with a baseline run before it and one after the last.
+    assert sorted(made) == sorted(checked) == list(range(100))
+    assert (peak.sent, peak.ok) == (100, 100)
+    assert len(base.ratios) == 3
+    assert server.answered == 100 + 4 * 20

@@ -23,7 +23,7 @@ import collections
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -227,6 +227,24 @@ class RunStats:
             f"p50 {self.ms(50):.2f} ms, p99 {self.ms(99):.2f} ms, p99.9 {self.ms(99.9):.2f} ms"
         )
         return f"{figures}; {self.background}" if self.background else figures
+
+
+def combined(runs: Sequence[RunStats]) -> RunStats:
+    """Runs taken one after another as one: their answers, their seconds (the gaps
+    between them left out), their latencies, and the server's CPU time per answer where
+    every run measured it."""
+    histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+    for run in runs:
+        histogram.add(run.histogram)
+    ok = sum(run.ok for run in runs)
+    cpu_us = None
+    if ok and all(run.cpu_us is not None for run in runs):
+        cpu_us = sum(cast(float, run.cpu_us) * run.ok for run in runs) / ok
+    return RunStats(
+        sum(run.sent for run in runs), ok, sum(run.failed for run in runs),
+        sum(run.seconds for run in runs), histogram,
+        next((run.first_failure for run in runs if run.first_failure), ""), cpu_us,
+    )  # fmt: skip
 
 
 class _Recorder:
