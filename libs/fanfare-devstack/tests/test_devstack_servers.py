@@ -147,6 +147,10 @@ def test_valkey_forks_its_rewrite_onto_the_cores_given(tmp_path: Path) -> None:
         while not children.read_text().split() and time.monotonic() < deadline:
             time.sleep(0.01)
         (child,) = children.read_text().split()
+        # The child moves itself onto its cores just after the fork: wait for that (the
+        # rewrite lasts two seconds), as a child that never moves fails here.
+        while os.sched_getaffinity(int(child)) != {fork_cpu} and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert os.sched_getaffinity(int(child)) == {fork_cpu}
         assert len(os.sched_getaffinity(server.pid)) == len(os.sched_getaffinity(0))
     finally:
