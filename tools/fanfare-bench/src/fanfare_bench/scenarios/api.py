@@ -228,7 +228,7 @@ async def beside_baseline(
 
     runs = [await base_run()]
     rounds: list[RunStats] = []
-    figures: list[float] = []
+    per_round: list[float] = []
     share = -(-count // sizes.rounds)
     for first in range(0, count, share):
         taken = await saturated(
@@ -237,9 +237,9 @@ async def beside_baseline(
             check=None if check is None else _shifted(check, first),
         )  # fmt: skip
         rounds.append(taken)
-        figures.append(taken.throughput if figure is None else figure(taken))
+        per_round.append(taken.throughput if figure is None else figure(taken))
         runs.append(await base_run())
-    return combined(rounds), Baseline.paired(runs, figures)
+    return combined(rounds), Baseline.paired(runs, per_round)
 
 
 def _numbered_from(make: RequestFactory, first: int) -> RequestFactory:
@@ -272,7 +272,7 @@ def cpu_figure(peak: RunStats, base: Baseline | None) -> str:
 
 
 def ratio_verdict(
-    peak: RunStats, steady: RunStats, base: Baseline, floor: float, p99_ms: float, size: Size
+    steady: RunStats, base: Baseline, floor: float, p99_ms: float, size: Size
 ) -> bool | None:
     if size is Size.SMOKE:
         return None
@@ -367,7 +367,7 @@ async def status_poll(stack: Stack, api: Api, sizes: Sizes, size: Size) -> Resul
         f"status poll, {sizes.queued:,} queued",
         figures(peak, steady, base, "req") + failures(peak, steady),
         "≥ 0.7 x baseline, p99 ≤ 10 ms at half rate",
-        ratio_verdict(peak, steady, base, 0.7, 10.0, size) if not failures(peak, steady) else False,
+        ratio_verdict(steady, base, 0.7, 10.0, size) if not failures(peak, steady) else False,
     )
 
 
@@ -409,7 +409,7 @@ async def enter(stack: Stack, api: Api, sizes: Sizes, size: Size) -> Result:
         stored, distinct = await cur.fetchone() or (0, 0)
     durable = stored == accepted == distinct
     note = "" if durable else f"; STORED {stored} of {accepted} accepted"
-    met = ratio_verdict(peak, steady, base, 0.3, 25.0, size)
+    met = ratio_verdict(steady, base, 0.3, 25.0, size)
     return Result(
         "enter: new shoppers, one queue",
         figures(peak, steady, base, "enters") + failures(peak, steady) + note,
