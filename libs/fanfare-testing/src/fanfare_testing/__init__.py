@@ -71,6 +71,15 @@ class RoundTrips:
         ]
 
     @property
+    def completed(self) -> list[str]:
+        """The command tag of each statement PostgreSQL completed (``BEGIN``, ``SELECT 3``,
+        ``INSERT 0 3``, ``COMMIT``), in order: prepared or not."""
+        return [
+            rest.split('"')[1] for way, name, rest in self.messages
+            if (way, name) == ("B", "CommandComplete")
+        ]  # fmt: skip
+
+    @property
     def count(self) -> int:
         """Round trips: the times the client, having sent, went on to read answers."""
         ways = [way for way, _, _ in self.messages]

@@ -169,8 +169,9 @@ class AuctionService:
         started = time.perf_counter()
         async with UnitOfWork(self._pool) as uow:
             book, leaders, records = await uow.auctions.lock_and_read(
-                auction_id, winner_count, list({b.consumer_id for b in batch})
-            )
+                await uow.round_trip(), auction_id, winner_count,
+                list({b.consumer_id for b in batch}),
+            )  # fmt: skip
             closed = book.closed_at is not None
             now = self._clock.now()
             for bid in batch:
@@ -207,9 +208,9 @@ class AuctionService:
                 )
                 # The next bid is later, so rankings on equal amounts stay well defined.
                 now = max(self._clock.now(), now + timedelta(microseconds=1))
-            async with uow.pipeline():  # the bids, their events, COMMIT: one trip
-                await uow.auctions.add_bids(auction_id, auction.organization_id, accepted)
-                await uow.commit()
+            trip = await uow.round_trip()  # the bids, their events, COMMIT: one trip
+            uow.auctions.send_bids(trip, auction_id, auction.organization_id, accepted)
+            await uow.commit_in(trip)
         log.debug(
             "bids taken", auction=auction_id, bids=len(batch), accepted=len(accepted),
             seconds=round(time.perf_counter() - started, 4),

@@ -194,9 +194,10 @@ async def _locks_and_draw(
     uow: UnitOfWork, queue_id: str, consumer_ids: list[str], arrivals: int
 ) -> Locked:
     """The batch's first round trip: the BEGIN, its locks and its arrival numbers."""
-    async with uow.pipeline():
-        sent = await uow.queue_entries.send_locks_and_draw(queue_id, consumer_ids, arrivals)
-    return await uow.queue_entries.take_locks(sent)
+    trip = await uow.round_trip()
+    sent = uow.queue_entries.send_locks_and_draw(trip, queue_id, consumer_ids, arrivals)
+    await trip.run()
+    return uow.queue_entries.take_locks(sent)
 
 
 async def _stopped(batch: list[_Enter], waits: Sequence[int | None]) -> dict[int, Exception]:
@@ -370,12 +371,12 @@ class QueueService:
                 if entry is not None and entry.status is EntryStatus.LEFT and entry.events:
                     written.append(entry)  # its lapsed admission was freed above
             # The entries, the places they hold, their events and the COMMIT: one round trip.
-            async with uow.pipeline():
-                sent = await entries.send_many(written)
-                if uncapped and arrivals:
-                    await entries.add_places(queue_id, len(arrivals))
-                await uow.commit()
-            await entries.take_versions(sent)
+            trip = await uow.round_trip()
+            sent = entries.send_many(trip, written)
+            if uncapped and arrivals:
+                entries.send_add_places(trip, queue_id, len(arrivals))
+            await uow.commit_in(trip)
+            entries.take_versions(sent)
         answered = [o for o in outcomes.values() if isinstance(o, QueueEntry)]
         settled = await self._settle(queue_id, written, answered)
         states: dict[str, ConsumerState | Exception] = {

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
+from fanfare_core.adapters.postgres.round_trip import RoundTrip
 from fanfare_core.domain.auctions import Standing
 
 
@@ -71,27 +72,29 @@ class AuctionRepository:
         assert row is not None
         return Book(*row)
 
+    @staticmethod
     async def lock_and_read(
-        self, auction_id: str, winner_count: int, consumer_ids: list[str]
+        trip: RoundTrip, auction_id: str, winner_count: int, consumer_ids: list[str]
     ) -> tuple[Book, list[Standing], dict[str, BidderRecord]]:
         """Lock the auction's book (until the transaction ends), then read the leaders and
-        the records of ``consumer_ids``: three statements, one round trip. The reads run
-        after the lock is held, so they see every bid committed before it."""
-        async with self._conn.pipeline():
-            book = await self._conn.execute(
-                "INSERT INTO auction_books (auction_id) VALUES (%s) ON CONFLICT (auction_id)"
-                " DO UPDATE SET auction_id = excluded.auction_id"
-                " RETURNING bid_count, high_bid, closed_at",
-                (auction_id,),
-            )
-            leaders = await self._conn.execute(_LEADERS, (auction_id, winner_count))
-            records = await self._conn.execute(_BIDDERS, (auction_id, consumer_ids))
-        row = await book.fetchone()
+        the records of ``consumer_ids``: three statements added to ``trip`` (a unit of
+        work's first, with its ``BEGIN``), which runs. The reads run after the lock is
+        held, so they see every bid committed before it."""
+        book = trip.send(
+            "INSERT INTO auction_books (auction_id) VALUES (%s) ON CONFLICT (auction_id)"
+            " DO UPDATE SET auction_id = excluded.auction_id"
+            " RETURNING bid_count, high_bid, closed_at",
+            (auction_id,),
+        )
+        leaders = trip.send(_LEADERS, (auction_id, winner_count))
+        records = trip.send(_BIDDERS, (auction_id, consumer_ids))
+        await trip.run()
+        row = book.one()
         assert row is not None
         return (
             Book(*row),
-            [Standing(*r) for r in await leaders.fetchall()],
-            {r[0]: BidderRecord(*r[1:]) for r in await records.fetchall()},
+            [Standing(*r) for r in leaders.rows],
+            {r[0]: BidderRecord(*r[1:]) for r in records.rows},
         )
 
     async def book(self, auction_id: str) -> Book:
@@ -116,14 +119,16 @@ class AuctionRepository:
         row = await cur.fetchone()
         return None if row is None else BidderRecord(*row)
 
-    async def add_bids(
-        self, auction_id: str, organization_id: str, bids: list[AcceptedBid]
+    @staticmethod
+    def send_bids(
+        trip: RoundTrip, auction_id: str, organization_id: str, bids: list[AcceptedBid]
     ) -> None:
         """Store accepted bids (in the order they were taken): the bids, each bidder's new
-        best and count, and the book's count and high bid, in three statements."""
+        best and count, and the book's count and high bid, in three statements added to
+        ``trip``."""
         if not bids:
             return
-        await self._conn.execute(
+        trip.send(
             "INSERT INTO auction_bids (id, auction_id, organization_id, consumer_id, amount,"
             " placed_at, buy_now) SELECT b.id, %s, %s, b.consumer_id, b.amount, b.at, b.buy_now"
             " FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::timestamptz[],"
@@ -140,7 +145,7 @@ class AuctionRepository:
             latest[bid.consumer_id] = bid
             counts[bid.consumer_id] = counts.get(bid.consumer_id, 0) + 1
         best = list(latest.values())
-        await self._conn.execute(
+        trip.send(
             "INSERT INTO auction_bidders (auction_id, consumer_id, best_amount, best_bid_id,"
             " best_at, bid_count) SELECT %s, b.consumer_id, b.amount, b.id, b.at, b.n"
             " FROM unnest(%s::text[], %s::numeric[], %s::text[], %s::timestamptz[], %s::int[])"
@@ -156,7 +161,7 @@ class AuctionRepository:
             ),
         )  # fmt: skip
         high = max(b.amount for b in bids)
-        await self._conn.execute(
+        trip.send(
             "UPDATE auction_books SET bid_count = bid_count + %s,"
             " high_bid = greatest(coalesce(high_bid, %s), %s) WHERE auction_id = %s",
             (len(bids), high, high, auction_id),

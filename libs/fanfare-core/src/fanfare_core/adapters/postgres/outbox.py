@@ -11,6 +11,7 @@ import msgspec
 from psycopg import AsyncConnection, AsyncCursor
 
 from fanfare_core.adapters.postgres.json_rows import json_rows
+from fanfare_core.adapters.postgres.round_trip import RoundTrip
 from fanfare_core.domain.events import Event
 from fanfare_core.events.envelope import encode_event
 from fanfare_core.ids import new_ids
@@ -29,23 +30,39 @@ class PendingMessage:
 
 async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
     """Write ``events`` to the outbox inside the caller's transaction; return their ids."""
+    ids, params = _rows(events)
+    if ids:
+        await conn.execute(_APPEND, params)
+    return ids
+
+
+def send_append(trip: RoundTrip, events: Iterable[Event]) -> list[str]:
+    """:func:`append`, queued in ``trip``; return the events' ids."""
+    ids, params = _rows(events)
+    if ids:
+        trip.send(_APPEND, params)
+    return ids
+
+
+# One statement writes the rows and wakes the relays (NOTIFY is sent at commit); each
+# payload travels inside the rows verbatim (see json_rows).
+_APPEND = (
+    "WITH written AS (INSERT INTO outbox (id, subject, payload)"
+    " SELECT row->>0, row->>1, convert_to((row->2)::text, 'UTF8')"
+    " FROM json_array_elements(%s::json) AS row RETURNING 1)"
+    " SELECT pg_notify(%s, '') WHERE EXISTS (SELECT FROM written)"
+)
+
+
+def _rows(events: Iterable[Event]) -> tuple[list[str], tuple[str, str]]:
+    """The events' new ids, and the parameters of :data:`_APPEND` that write them."""
     events = list(events)
     ids = new_ids("evt", len(events))
     rows = []
     for event, event_id in zip(events, ids, strict=True):
         subject, payload = encode_event(event, event_id)
         rows.append((event_id, subject, msgspec.Raw(payload)))
-    if ids:
-        # One statement writes the rows and wakes the relays (NOTIFY is sent at commit);
-        # each payload travels inside the rows verbatim (see json_rows).
-        await conn.execute(
-            "WITH written AS (INSERT INTO outbox (id, subject, payload)"
-            " SELECT row->>0, row->>1, convert_to((row->2)::text, 'UTF8')"
-            " FROM json_array_elements(%s::json) AS row RETURNING 1)"
-            " SELECT pg_notify(%s, '') WHERE EXISTS (SELECT FROM written)",
-            (json_rows(rows), OUTBOX_CHANNEL),
-        )
-    return ids
+    return ids, (json_rows(rows), OUTBOX_CHANNEL)
 
 
 async def send_claim(conn: AsyncConnection, limit: int) -> AsyncCursor[tuple[Any, ...]]:

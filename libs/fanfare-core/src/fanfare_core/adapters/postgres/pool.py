@@ -22,7 +22,9 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection]:
         settings.database_url,
         min_size=settings.database_pool_min,
         max_size=settings.database_pool_max,
-        kwargs={"options": "-c TimeZone=UTC"},
+        # psycopg prepares nothing itself: the round trips of the hot paths prepare their
+        # statements, which psycopg's cleanup after a rollback would deallocate too.
+        kwargs={"options": "-c TimeZone=UTC", "prepare_threshold": None},
         open=False,
         name=settings.service_name,
         check=back_to_implicit,  # as each connection is handed out (see above)

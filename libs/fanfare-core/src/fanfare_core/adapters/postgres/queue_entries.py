@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection
 
 from fanfare_core.adapters.postgres.json_rows import json_rows
+from fanfare_core.adapters.postgres.round_trip import Answer, RoundTrip
 from fanfare_core.adapters.postgres.versioned import save_versioned
 from fanfare_core.domain.queues import EntryStatus, QueueEntry
 
@@ -68,7 +69,7 @@ _NEXT_ARRIVALS = "SELECT nextval('queue_arrival_order') FROM generate_series(1, 
 class SentEntries:
     """An upsert of entries sent by :meth:`QueueEntryRepository.send_many`."""
 
-    cursor: AsyncCursor[tuple[Any, ...]] | None
+    answer: Answer | None
     entries: Sequence[QueueEntry]
 
 
@@ -76,8 +77,8 @@ class SentEntries:
 class SentLocks:
     """The statements of :meth:`QueueEntryRepository.send_locks_and_draw`."""
 
-    locked: AsyncCursor[tuple[Any, ...]]
-    drawn: AsyncCursor[tuple[Any, ...]] | None
+    locked: Answer
+    drawn: Answer | None
 
 
 def _entry(row: tuple[Any, ...]) -> QueueEntry:
@@ -111,49 +112,46 @@ class QueueEntryRepository:
         row = await cur.fetchone()
         return None if row is None else _entry(row)
 
-    async def send_locks_and_draw(
-        self, queue_id: str, consumer_ids: Sequence[str], arrivals: int
+    @staticmethod
+    def send_locks_and_draw(
+        trip: RoundTrip, queue_id: str, consumer_ids: Sequence[str], arrivals: int
     ) -> SentLocks:
         """Lock the entries of these consumers that exist, in one order (consumer id) so
         that batches of other processes cannot deadlock with this one, and draw
-        ``arrivals`` new arrival numbers: sent, not read. In a unit of work's first
-        pipeline they travel with its ``BEGIN``; :meth:`take_locks` reads them."""
-        locked = await self._conn.execute(_LOCK_MANY, (queue_id, list(consumer_ids)))
-        drawn = await self._conn.execute(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
+        ``arrivals`` new arrival numbers: queued in ``trip`` (a unit of work's first, with
+        its ``BEGIN``); :meth:`take_locks` reads them once it has run."""
+        locked = trip.send(_LOCK_MANY, (queue_id, list(consumer_ids)))
+        drawn = trip.send(_NEXT_ARRIVALS, (arrivals,)) if arrivals else None
         return SentLocks(locked, drawn)
 
     @staticmethod
-    async def take_locks(sent: SentLocks) -> tuple[dict[str, QueueEntry], list[int]]:
+    def take_locks(sent: SentLocks) -> tuple[dict[str, QueueEntry], list[int]]:
         """The locked entries by consumer, and the arrival numbers drawn (ascending)."""
-        found = {entry.consumer_id: entry for entry in map(_entry, await sent.locked.fetchall())}
+        found = {entry.consumer_id: entry for entry in map(_entry, sent.locked.rows)}
         if sent.drawn is None:
             return found, []
-        return found, sorted(int(row[0]) for row in await sent.drawn.fetchall())
+        return found, sorted(int(row[0]) for row in sent.drawn.rows)
 
-    async def save_many(self, entries: Sequence[QueueEntry]) -> None:
-        """Insert or update the entries of different consumers in one statement; each takes
-        a new version."""
-        await self.take_versions(await self.send_many(entries))
-
-    async def send_many(self, entries: Sequence[QueueEntry]) -> SentEntries:
-        """The statement of :meth:`save_many`, sent but not read: in a pipeline it travels
-        with what follows (the commit). The entries' events are to publish from now on;
-        :meth:`take_versions` gives them their new versions once the results are in."""
+    def send_many(self, trip: RoundTrip, entries: Sequence[QueueEntry]) -> SentEntries:
+        """Insert or update the entries of different consumers in one statement, queued
+        in ``trip`` (with the commit that follows). The entries' events are to publish from
+        now on; :meth:`take_versions` gives them their new versions once it has run."""
         if not entries:
             return SentEntries(None, entries)
         columns = _COLUMNS[:-1]
         rows = [[getattr(entry, column) for column in columns] for entry in entries]
-        cur = await self._conn.execute(_UPSERT_MANY, (json_rows(rows),))
+        answer = trip.send(_UPSERT_MANY, (json_rows(rows),))
         for entry in entries:
             if not any(e is entry for e in self.seen):
                 self.seen.append(entry)
-        return SentEntries(cur, entries)
+        return SentEntries(answer, entries)
 
-    async def take_versions(self, sent: SentEntries) -> None:
-        if sent.cursor is None:
+    @staticmethod
+    def take_versions(sent: SentEntries) -> None:
+        if sent.answer is None:
             return
         by_consumer = {entry.consumer_id: entry for entry in sent.entries}
-        for consumer_id, version in await sent.cursor.fetchall():
+        for consumer_id, version in sent.answer.rows:
             by_consumer[str(consumer_id)].version = int(version)
 
     async def get(self, queue_id: str, consumer_id: str) -> QueueEntry | None:
@@ -237,10 +235,11 @@ class QueueEntryRepository:
         cur = await self._conn.execute(_NEXT_ARRIVALS, (count,))
         return sorted(int(row[0]) for row in await cur.fetchall())
 
-    async def add_places(self, queue_id: str, count: int) -> None:
+    @staticmethod
+    def send_add_places(trip: RoundTrip, queue_id: str, count: int) -> None:
         """Count ``count`` more held places of an uncapped queue (only if a cap once made a
-        counter: the counter then stays right should a cap be set again)."""
-        await self._conn.execute(
+        counter: the counter then stays right should a cap be set again), in ``trip``."""
+        trip.send(
             "UPDATE queue_holdings SET holding = holding + %s WHERE queue_id = %s",
             (count, queue_id),
         )

@@ -3,7 +3,9 @@
 psycopg opens a transaction by sending ``BEGIN`` and waiting for its answer: a round trip
 of its own before the first statement, even in a pipeline. :func:`beginning` sends an
 explicit ``BEGIN`` instead, in the same pipeline as the statements that follow it (the
-connection is in autocommit mode meanwhile, so psycopg adds none), and
+connection is in autocommit mode meanwhile, so psycopg adds none), as a unit of work's
+first round trip does
+(:meth:`~fanfare_core.adapters.postgres.unit_of_work.UnitOfWork.round_trip`), and
 :func:`back_to_implicit` hands the connection back to psycopg's own transactions once
 that one has ended.
 """

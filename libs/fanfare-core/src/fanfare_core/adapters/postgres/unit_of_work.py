@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from psycopg import AsyncConnection
-from psycopg.pq import PipelineStatus, TransactionStatus
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from fanfare_core.adapters.postgres import outbox
@@ -19,8 +16,9 @@ from fanfare_core.adapters.postgres.distributions import DistributionRepository
 from fanfare_core.adapters.postgres.draw_entries import DrawEntryRepository
 from fanfare_core.adapters.postgres.organizations import OrganizationRepository
 from fanfare_core.adapters.postgres.queue_entries import QueueEntryRepository
+from fanfare_core.adapters.postgres.round_trip import RoundTrip
 from fanfare_core.adapters.postgres.signing_keys import SigningKeyRepository
-from fanfare_core.adapters.postgres.transactions import back_to_implicit, beginning
+from fanfare_core.adapters.postgres.transactions import back_to_implicit
 from fanfare_core.domain.distributions import Distribution
 from fanfare_core.domain.draws import DrawEntry
 from fanfare_core.domain.events import Event
@@ -32,13 +30,12 @@ class UnitOfWork:
     from the aggregates it touched to the outbox and commits; leaving without committing
     rolls everything back, so a rejected request writes nothing.
 
-    Round trips: each :meth:`pipeline` block is one. A unit of work whose first
-    statements go in one sends its ``BEGIN`` with them (see ``transactions``: psycopg's
-    own would be a round trip by itself); pipelines inside one join it (psycopg's nested
-    pipeline sends a Sync and waits for it when it closes, and when it opens if statements
-    are waiting); :meth:`commit` inside one adds
-    its events and ``COMMIT`` to it (psycopg's ``commit()`` would sync as well). An enter
-    batch had taken six round trips for its two pipelines.
+    Round trips: statements that can go together go in a :meth:`round_trip` (see
+    ``round_trip``). A unit of work whose first statements go in one sends its ``BEGIN``
+    with them (see ``transactions``: psycopg's own would be a round trip by itself), and
+    :meth:`commit_in` adds the events and ``COMMIT`` to one; :meth:`commit` alone is one
+    round trip. An enter batch had taken six round trips for its two pipelines; it takes
+    two.
     """
 
     distributions: DistributionRepository
@@ -81,7 +78,8 @@ class UnitOfWork:
         if conn is None:
             return
         try:
-            await conn.rollback()
+            if not conn.closed:  # (a round trip cut short closes it)
+                await conn.rollback()
         finally:
             await self._pool.putconn(conn)  # (the pool's check undoes an autocommit mode left on)
 
@@ -91,48 +89,52 @@ class UnitOfWork:
             raise RuntimeError("the unit of work is not open")
         return self._conn
 
-    @contextlib.asynccontextmanager
-    async def pipeline(self) -> AsyncIterator[None]:
-        """Statements sent inside travel together, with the ``BEGIN`` when they open the
-        transaction and with the events and ``COMMIT`` when :meth:`commit` comes last: one
-        round trip when the block ends, which reads their results. Inside another
-        pipeline, they join it."""
+    async def round_trip(self) -> RoundTrip:
+        """A :class:`RoundTrip` on this unit of work's connection; when it opens the
+        transaction, its first statement is the ``BEGIN``. Run it, or end it with
+        :meth:`commit_in`."""
         conn = self.connection
-        if conn.pgconn.pipeline_status != PipelineStatus.OFF:
-            yield
-            return
-        opening = conn.info.transaction_status == TransactionStatus.IDLE
-        block: AbstractAsyncContextManager[object] = beginning(conn) if opening else conn.pipeline()
+        trip = RoundTrip(conn)
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.set_autocommit(True)  # (see ``transactions``)
+            trip.send("BEGIN")
+        return trip
+
+    async def commit_in(self, trip: RoundTrip) -> None:
+        """:meth:`commit` in ``trip``: the events and ``COMMIT`` follow its statements, and
+        it runs (raising what any of them meets)."""
+        outbox.send_append(trip, self._events())
+        trip.send("COMMIT")
         try:
-            async with block:
-                yield
+            await trip.run()
         finally:
-            await back_to_implicit(conn)  # when the block committed
+            await back_to_implicit(self.connection)
 
     def record(self, event: Event) -> None:
         """An event that is not an aggregate's, to commit with this unit of work."""
         self._recorded.append(event)
 
     async def commit(self) -> None:
-        """Append the touched aggregates' events to the outbox, then commit: in one round
-        trip, or inside a :meth:`pipeline`, in its round trip (the block's end then
-        raises what the commit meets)."""
-        conn = self.connection
-        events = self._events()
-        if not events and conn.info.transaction_status == TransactionStatus.IDLE:
+        """Append the touched aggregates' events to the outbox, then commit: one round
+        trip (with the ``BEGIN`` when nothing was sent yet; nothing when nothing was done)."""
+        if self.connection.info.transaction_status == TransactionStatus.IDLE and not any(
+            self._pending()
+        ):
             return  # nothing was done
-        async with self.pipeline():
-            await outbox.append(conn, events)
-            await conn.execute("COMMIT")
+        await self.commit_in(await self.round_trip())
 
     def _events(self) -> list[Event]:
         events, self._recorded = self._recorded, []
+        for pending in self._pending():
+            events.extend(pending)
+            pending.clear()
+        return events
+
+    def _pending(self) -> list[list[Event]]:
+        """The lists of events to commit: those recorded, and each touched aggregate's."""
         aggregates: list[Distribution | QueueEntry | DrawEntry] = [
             *self.distributions.seen,
             *self.queue_entries.seen,
             *self.draw_entries.seen,
         ]
-        for aggregate in aggregates:
-            events.extend(aggregate.events)
-            aggregate.events.clear()
-        return events
+        return [lst for lst in (self._recorded, *(a.events for a in aggregates)) if lst]
