@@ -14,6 +14,7 @@ from psycopg.errors import DivisionByZero, UndefinedTable, UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
+from fanfare_core.adapters.postgres import round_trip
 from fanfare_core.adapters.postgres.round_trip import RoundTrip
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.ids import new_id
@@ -71,16 +72,26 @@ async def test_every_statement_goes_in_one_round_trip(conn: AsyncConnection) -> 
     assert len(trip) == 0  # run: nothing left queued
 
 
+async def prepared_here(conn: AsyncConnection) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'fanfare\\_%%'"
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def test_a_statement_is_prepared_once_per_connection(conn: AsyncConnection) -> None:
     query = "SELECT %s::text || ' prepared once'"
-    for word in ("first", "second"):
+    before = await prepared_here(conn)
+    for words in (("first", "again"), ("second", "third")):
         trip = RoundTrip(conn)
-        answer = trip.send(query, (word,))
+        answers = [trip.send(query, (word,)) for word in words]  # twice in one trip
         with counting_round_trips(conn) as trips:
             await trip.run()
-        assert answer.rows == [(f"{word} prepared once",)]
+        assert [answer.rows for answer in answers] == [[(f"{w} prepared once",)] for w in words]
         parsed = [rest for way, name, rest in trips.messages if (way, name) == ("F", "Parse")]
-        assert len(parsed) == (1 if word == "first" else 0)
+        assert len(parsed) == (1 if words[0] == "first" else 0)
+    assert await prepared_here(conn) == before + 1
 
 
 async def test_a_failure_is_raised_after_every_answer_and_stops_what_follows(
@@ -192,11 +203,15 @@ async def test_prepared_statements_outlive_a_rollback(single: Pool) -> None:
 async def test_a_connection_that_prepares_for_psycopg_is_sent_statements_unprepared(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
+    """Statements prepared there would be lost to psycopg's cleanup after a rollback, and
+    their names with it: sent unnamed, they leave nothing behind."""
     async with await AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
         assert conn.prepare_threshold is not None
         for value in (1, 2):
             trip = RoundTrip(conn)
+            trip.send("BEGIN")
             answer = trip.send("SELECT %s::int * 10", (value,))
+            trip.send("COMMIT")
             await trip.run()
             assert answer.rows == [(value * 10,)]
         for _ in range(6):
@@ -207,3 +222,16 @@ async def test_a_connection_that_prepares_for_psycopg_is_sent_statements_unprepa
         answer = trip.send("SELECT %s::int * 10", (3,))
         await trip.run()
         assert answer.rows == [(30,)]
+        assert await prepared_here(conn) == 0
+
+
+async def test_beyond_the_most_kept_prepared_statements_go_unnamed(
+    conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = await prepared_here(conn)
+    monkeypatch.setattr(round_trip, "MAX_NAMED", len(round_trip._named.get(conn, {})) + 1)
+    trip = RoundTrip(conn)
+    answers = [trip.send(f"SELECT %s::int + {n}", (1,)) for n in (10, 20, 30)]
+    await trip.run()
+    assert [answer.rows for answer in answers] == [[(11,)], [(21,)], [(31,)]]
+    assert await prepared_here(conn) == before + 1  # the first kept, the others unnamed

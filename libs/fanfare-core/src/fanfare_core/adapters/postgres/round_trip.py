@@ -4,9 +4,10 @@ psycopg's pipeline mode sends statements together too, but does work in Python f
 statement as it is queued: it tries to send it and to read any answer at once, a
 readiness check and a pass through its waiting generator every time, and one more for
 the block's end. For an enter batch's two pipelines (six statements with the ``BEGIN``
-and ``COMMIT``), that cost the consumer API 0.85 ms of CPU on a warm loop and 1.4 ms on
-an idle one, against 0.41 and 0.63 ms this way (the same statements, in a loop on this
-project's benchmark machine): the hottest path of a flash crowd pays it once a batch.
+and ``COMMIT``), that cost 0.92 ms of client CPU at the median in a loop on the
+benchmark's machine, and 1.41 ms after 20 ms idle (as a lone enter finds the core),
+against 0.36 and 0.62 ms sent as here (before statements were prepared): the hottest
+path of a flash crowd pays it once a batch (docs/benchmarks.md).
 
 A :class:`RoundTrip` queues statements in Python, then sends them all in libpq's
 pipeline mode with one Sync, waits on the socket until the Sync's answer has come, and
@@ -16,7 +17,8 @@ on a connection the first time it is sent there (in the same round trip), so Pos
 parses it once: unprepared, the batch's statements had lengthened each round trip. That
 needs a connection on which psycopg prepares nothing itself (``prepare_threshold`` None,
 as the services' pool makes them): psycopg deallocates every prepared statement after a
-rollback if it had prepared any. On other connections each statement is prepared anew.
+rollback if it had prepared any. On other connections statements go unnamed, parsed
+each time, as they do beyond the first :data:`MAX_NAMED` of a connection.
 
 A statement that fails makes the rest up to the Sync fail unrun, as in any pipeline; the
 first failure is raised, as psycopg raises it, once every answer is in, and the
@@ -39,15 +41,15 @@ from psycopg import AsyncConnection, abc, adapt
 from psycopg import errors as e
 from psycopg.adapt import PyFormat
 from psycopg.pq import ExecStatus
+from psycopg.pq.abc import PGconn
 
 _PLACEHOLDER = re.compile(r"%(.)", re.DOTALL)
 
-#: Statements a connection has prepared, by query and parameter types: their names.
-_named: weakref.WeakKeyDictionary[AsyncConnection, dict[tuple[bytes, tuple[int, ...]], bytes]] = (
-    weakref.WeakKeyDictionary()
-)
+_Key = tuple[bytes, tuple[int, ...]]  # a query and its parameters' types
+#: Statements a connection has prepared, by query and parameters' types: their names.
+_named: weakref.WeakKeyDictionary[AsyncConnection, dict[_Key, bytes]] = weakref.WeakKeyDictionary()
 _names = itertools.count(1)
-#: The most statements one connection keeps prepared; more are prepared each time.
+#: The most statements one connection keeps prepared; others go unnamed, parsed each time.
 MAX_NAMED = 64
 
 
@@ -117,23 +119,20 @@ class RoundTrip:
                 transformer = adapt.Transformer.from_context(conn)
                 # psycopg deallocates every prepared statement of a connection after a
                 # rollback if it prepared any itself: ours only where it prepares none.
-                named = _named.setdefault(conn, {}) if conn.prepare_threshold is None else {}
+                named = _named.setdefault(conn, {}) if conn.prepare_threshold is None else None
                 answers: list[Answer] = []
-                preparing: list[tuple[tuple[bytes, tuple[int, ...]], bytes, Answer]] = []
+                preparing: dict[_Key, tuple[bytes, Answer]] = {}
                 for query, params, answer in queued:
                     values, formats = None, None
                     types: tuple[int, ...] = ()
                     if params:
                         values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
                         types, formats = tuple(transformer.types or ()), transformer.formats
-                    key = (query, types)
-                    name = named.get(key)
-                    if name is None:
-                        name = f"fanfare_{next(_names)}".encode()
-                        pgconn.send_prepare(name, query, key[1])
-                        preparing.append((key, name, Answer()))
-                        answers.append(preparing[-1][2])
-                    pgconn.send_query_prepared(name, values, formats)
+                    name = _prepared(pgconn, named, preparing, answers, (query, types))
+                    if name is None:  # unnamed: parsed for this execution alone
+                        pgconn.send_query_params(query, values, types, formats)
+                    else:
+                        pgconn.send_query_prepared(name, values, formats)
                     answers.append(answer)
                 pgconn.pipeline_sync()
                 await _flushed(conn)
@@ -144,11 +143,35 @@ class RoundTrip:
                     pgconn.exit_pipeline_mode()
                 else:  # answers still on their way cannot be told apart from the next ones
                     pgconn.finish()
-            for key, name, prepared in preparing:
-                if prepared.rowcount >= 0 and len(named) < MAX_NAMED:  # (not if it was aborted)
-                    named[key] = name  # (kept only in the connection's own dictionary)
+            for key, (name, prepared) in preparing.items():
+                if prepared.rowcount >= 0 and named is not None:  # (not if it was aborted)
+                    named[key] = name
         if failure is not None:
             raise failure
+
+
+def _prepared(
+    pgconn: PGconn,
+    named: dict[_Key, bytes] | None,
+    preparing: dict[_Key, tuple[bytes, Answer]],
+    answers: list[Answer],
+    key: _Key,
+) -> bytes | None:
+    """The name to run ``key`` under, prepared first in this round trip when it is new
+    (its answer then comes first); None to send it unnamed."""
+    if named is None:
+        return None
+    if key in named:
+        return named[key]
+    if key in preparing:
+        return preparing[key][0]
+    if len(named) + len(preparing) >= MAX_NAMED:
+        return None
+    name = f"fanfare_{next(_names)}".encode()
+    pgconn.send_prepare(name, key[0], key[1])
+    preparing[key] = (name, Answer())
+    answers.append(preparing[key][1])
+    return name
 
 
 async def _flushed(conn: AsyncConnection) -> None:
