@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from fanfare_core.adapters.nats.connection import declare_streams
 from fanfare_core.adapters.nats.outbox_relay import OutboxRelay
 from fanfare_core.adapters.postgres import outbox
+from fanfare_core.adapters.postgres.round_trip import RoundTrip
 from fanfare_core.adapters.postgres.unit_of_work import UnitOfWork
 from fanfare_core.clock import SystemClock
 from fanfare_core.domain.distributions import Distribution, DistributionChanges, Kind
@@ -92,7 +93,9 @@ async def test_an_event_is_stored_byte_for_byte_as_encoded(pool, tenant) -> None
         changed_fields=odd, open_at=None, close_at=None, draw_at=None, settle_at=None,
     )  # fmt: skip
     async with pool.connection() as conn:
-        (event_id,) = await outbox.append(conn, [event])
+        trip = RoundTrip(conn)
+        (event_id,) = outbox.append(trip, [event])
+        await trip.run()
         cur = await conn.execute("SELECT subject, payload FROM outbox WHERE id = %s", (event_id,))
         stored = await cur.fetchone()
         await conn.rollback()
@@ -347,9 +350,9 @@ async def test_while_events_stream_in_a_pass_gathers_longer_and_a_lone_event_goe
         assert asyncio.get_running_loop().time() - started < 0.4
         # A pass of three (busy): the two commits after it, 50 ms apart, share one pass.
         async with pool.connection() as conn:
-            await outbox.append(
-                conn, [distribution_updated(tenant.organization_id) for _ in range(3)]
-            )
+            trip = RoundTrip(conn)
+            outbox.append(trip, [distribution_updated(tenant.organization_id) for _ in range(3)])
+            await trip.run()
             await conn.commit()
         await all_published(pool, tenant.organization_id)
         for index in range(2):

@@ -28,16 +28,9 @@ class PendingMessage:
     payload: bytes
 
 
-async def append(conn: AsyncConnection, events: Iterable[Event]) -> list[str]:
-    """Write ``events`` to the outbox inside the caller's transaction; return their ids."""
-    ids, params = _rows(events)
-    if ids:
-        await conn.execute(_APPEND, params)
-    return ids
-
-
-def send_append(trip: RoundTrip, events: Iterable[Event]) -> list[str]:
-    """:func:`append`, queued in ``trip``; return the events' ids."""
+def append(trip: RoundTrip, events: Iterable[Event]) -> list[str]:
+    """Write ``events`` to the outbox in ``trip`` (inside the caller's transaction);
+    return their ids."""
     ids, params = _rows(events)
     if ids:
         trip.send(_APPEND, params)

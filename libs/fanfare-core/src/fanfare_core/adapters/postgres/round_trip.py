@@ -94,9 +94,6 @@ class RoundTrip:
         self._conn = conn
         self._queued: list[tuple[bytes, Sequence[Any], Answer]] = []
 
-    def __len__(self) -> int:
-        return len(self._queued)
-
     def send(self, query: str, params: Sequence[Any] = ()) -> Answer:
         """Queue ``query`` (psycopg's ``%s`` placeholders) with ``params``; its
         :class:`Answer` is filled in by :meth:`run`."""

@@ -103,7 +103,7 @@ class UnitOfWork:
     async def commit_in(self, trip: RoundTrip) -> None:
         """:meth:`commit` in ``trip``: the events and ``COMMIT`` follow its statements, and
         it runs (raising what any of them meets)."""
-        outbox.send_append(trip, self._events())
+        outbox.append(trip, self._events())
         trip.send("COMMIT")
         try:
             await trip.run()
