@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from types import SimpleNamespace
@@ -97,6 +98,34 @@ async def test_a_stall_shows_in_the_requests_due_during_it(server: StallingServe
     assert stats.ms(100) >= 250
     # The 25 requests due in the stall's first 250 ms each waited at least 50 ms.
     assert stats.ms(80) >= 50
+
+
+async def test_the_generators_own_delays_are_measured_apart(server: StallingServer) -> None:
+    """A server's stall is the server's latency, not the generator's lateness; the
+    generator's own stall shows in both, and its line says how late it sent."""
+    pool = ConnectionPool("127.0.0.1", server.port, 4)
+    request = request_bytes("GET", "/", "localhost")
+    server.stall_until = asyncio.get_running_loop().time() + 0.3
+    stalled_server = await open_loop(pool, lambda _: request, rate=100, count=50)
+    assert stalled_server.ms(80) >= 50
+    assert stalled_server.send_lateness is not None
+    assert stalled_server.send_lateness.get_total_count() == 50
+    assert stalled_server.send_lateness.get_value_at_percentile(50) < 50_000  # µs
+
+    def blocking(index: int) -> bytes:
+        if index == 5:
+            time.sleep(0.2)  # the generator's loop held, as by a pause of its own
+        return request
+
+    stalled_generator = await open_loop(pool, blocking, rate=100, count=50)
+    pool.close()
+    assert stalled_generator.ok == 50
+    # The requests due during the pause began late, each by what was left of it.
+    assert stalled_generator.send_lateness is not None
+    assert stalled_generator.send_lateness.get_max_value() >= 150_000
+    assert stalled_generator.ms(100) >= 150
+    assert stalled_generator.lateness().startswith("the generator sent p99 ")
+    assert RunStats(1, 1, 0, 1.0, HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)).lateness() == ""
 
 
 async def test_the_generator_collects_no_garbage_during_a_run(server: StallingServer) -> None:

@@ -202,6 +202,9 @@ class RunStats:
     #: What the data stores and the machine did in the background meanwhile, where it was
     #: watched (:mod:`fanfare_bench.background`).
     background: str = ""
+    #: Open loop only: how late after its intended instant the generator began sending
+    #: each request (its own delays, which the latencies count against the server).
+    send_lateness: HdrHistogram | None = None
 
     @property
     def throughput(self) -> float:
@@ -228,6 +231,15 @@ class RunStats:
         )
         return f"{figures}; {self.background}" if self.background else figures
 
+    def lateness(self) -> str:
+        """``the generator sent p99 0.41 ms, max 3.20 ms late`` for an open-loop run: how
+        much of the latency the generator's own delays can account for."""
+        if self.send_lateness is None or not self.send_lateness.get_total_count():
+            return ""
+        p99 = self.send_lateness.get_value_at_percentile(99) / 1000.0
+        most = self.send_lateness.get_max_value() / 1000.0
+        return f"the generator sent p99 {p99:.2f} ms, max {most:.2f} ms late"
+
 
 def combined(runs: Sequence[RunStats]) -> RunStats:
     """Runs taken one after another as one: their answers, their seconds (the gaps
@@ -250,11 +262,17 @@ def combined(runs: Sequence[RunStats]) -> RunStats:
 class _Recorder:
     def __init__(self, check: ResponseCheck | None) -> None:
         self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        self.send_lateness = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
         self.check = check
         self.ok = 0
         self.failed = 0
         self.first_failure = ""
         self.last_done = 0.0
+
+    def sending(self, intended: float) -> None:
+        """The generator begins sending a request due at ``intended``."""
+        late = int((time.perf_counter() - intended) * 1_000_000)
+        self.send_lateness.record_value(max(LOWEST_US, min(HIGHEST_US, late)))
 
     def record(
         self, index: int, intended: float, outcome: tuple[int, bytes] | BaseException
@@ -305,6 +323,7 @@ async def open_loop(
     pending: set[asyncio.Task[None]] = set()
 
     async def one(index: int, intended: float) -> None:
+        recorder.sending(intended)
         try:
             outcome: tuple[int, bytes] | BaseException = await pool.request(make(index))
         except (OSError, ConnectionLost, ValueError) as error:
@@ -329,8 +348,9 @@ async def open_loop(
             await asyncio.wait(pending)
     elapsed = (recorder.last_done or time.perf_counter()) - start
     return RunStats(
-        count, recorder.ok, recorder.failed, elapsed, recorder.histogram, recorder.first_failure
-    )
+        count, recorder.ok, recorder.failed, elapsed, recorder.histogram,
+        recorder.first_failure, send_lateness=recorder.send_lateness,
+    )  # fmt: skip
 
 
 async def saturate(
