@@ -259,6 +259,11 @@ def combined(runs: Sequence[RunStats]) -> RunStats:
     )  # fmt: skip
 
 
+def _micros(seconds: float) -> int:
+    """``seconds`` in whole microseconds, within what the histograms hold."""
+    return max(LOWEST_US, min(HIGHEST_US, int(seconds * 1_000_000)))
+
+
 class _Recorder:
     def __init__(self, check: ResponseCheck | None) -> None:
         self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
@@ -271,8 +276,7 @@ class _Recorder:
 
     def sending(self, intended: float) -> None:
         """The generator begins sending a request due at ``intended``."""
-        late = int((time.perf_counter() - intended) * 1_000_000)
-        self.send_lateness.record_value(max(LOWEST_US, min(HIGHEST_US, late)))
+        self.send_lateness.record_value(_micros(time.perf_counter() - intended))
 
     def record(
         self, index: int, intended: float, outcome: tuple[int, bytes] | BaseException
@@ -287,8 +291,7 @@ class _Recorder:
             why = f"{status} {body[:200]!r}"
         if good:
             self.ok += 1
-            micros = max(LOWEST_US, min(HIGHEST_US, int((done - intended) * 1_000_000)))
-            self.histogram.record_value(micros)
+            self.histogram.record_value(_micros(done - intended))
         else:
             self.failed += 1
             if not self.first_failure:
