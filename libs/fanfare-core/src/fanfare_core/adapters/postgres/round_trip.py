@@ -194,8 +194,7 @@ async def _answers(
     readable: asyncio.Future[None] = loop.create_future()
 
     def woken() -> None:
-        if not readable.done():
-            readable.set_result(None)
+        _settle(readable)  # the future of the current wait
 
     failure: e.Error | None = None
     index = 0  # the statement whose answer comes next

@@ -117,14 +117,15 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Append the touched aggregates' events to the outbox, then commit: one round
         trip (with the ``BEGIN`` when nothing was sent yet; nothing when nothing was done)."""
-        if self.connection.info.transaction_status == TransactionStatus.IDLE and not any(
-            self._pending()
+        if (
+            self.connection.info.transaction_status == TransactionStatus.IDLE
+            and not self._pending()
         ):
             return  # nothing was done
         await self.commit_in(await self.round_trip())
 
     def _events(self) -> list[Event]:
-        events, self._recorded = self._recorded, []
+        events: list[Event] = []
         for pending in self._pending():
             events.extend(pending)
             pending.clear()
