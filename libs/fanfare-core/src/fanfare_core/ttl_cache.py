@@ -2,6 +2,14 @@
 
 Used on hot paths (API key lookups, verified tokens) so that a status poll costs no
 round trip to PostgreSQL. Time is ``time.monotonic`` unless a test passes its own.
+
+Values and their deadlines are kept in two maps, not as ``(deadline, value)`` pairs. The
+garbage collector stops tracking a tuple of plain values (strings, numbers, datetimes) at
+the first collection it survives, but a pair holding such a tuple is looked at before the
+tuple inside it is let go, so the pair stayed tracked into the middle generation: under a
+crowd's polls every token recheck put one more object there, some ten thousand of them
+between two middle collections, which then paused every request for 4-7 ms to find
+nothing to free (measured on the consumer API under ``make bench``).
 """
 
 from __future__ import annotations
@@ -19,36 +27,40 @@ class TtlCache(Generic[K, V]):
     """At most ``max_entries`` values, each kept until the deadline it was stored with."""
 
     def __init__(self, max_entries: int, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._values: OrderedDict[K, V] = OrderedDict()  # least recently stored first
+        self._deadlines: dict[K, float] = {}
         self._max = max_entries
         self._monotonic = monotonic
 
     def get(self, key: K) -> V | None:
         """The value stored under ``key``, or None if there is none or it has expired."""
-        found = self._entries.get(key)
-        if found is None:
+        value = self._values.get(key)
+        if value is None:
             return None
-        deadline, value = found
-        if self._monotonic() >= deadline:
-            del self._entries[key]
+        if self._monotonic() >= self._deadlines[key]:
+            self.discard(key)
             return None
         return value
 
     def put(self, key: K, value: V, ttl_seconds: float) -> None:
         """Keep ``value`` for ``ttl_seconds``; evicts the least recently stored when full."""
         if ttl_seconds <= 0:
-            self._entries.pop(key, None)
+            self.discard(key)
             return
-        self._entries[key] = (self._monotonic() + ttl_seconds, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        self._values[key] = value
+        self._values.move_to_end(key)
+        self._deadlines[key] = self._monotonic() + ttl_seconds
+        while len(self._values) > self._max:
+            oldest, _ = self._values.popitem(last=False)
+            del self._deadlines[oldest]
 
     def discard(self, key: K) -> None:
-        self._entries.pop(key, None)
+        self._values.pop(key, None)
+        self._deadlines.pop(key, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._values.clear()
+        self._deadlines.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._values)

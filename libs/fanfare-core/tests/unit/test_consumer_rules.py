@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 
 import pytest
@@ -87,3 +88,20 @@ def test_cache_entries_expire_and_the_oldest_make_way() -> None:
     assert cache.get("c") is None
     cache.discard("d")
     assert len(cache) == 0
+
+
+def test_cached_plain_values_leave_the_collectors_young_generation() -> None:
+    """A crowd's cached tokens must not pile up in the collector's middle generation,
+    whose collections then pause every request (see fanfare_core.ttl_cache)."""
+    cache: TtlCache[str, tuple[str, str, float]] = TtlCache(10_000)
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(5_000):
+            cache.put(f"token-{i}", ("org", f"cons-{i}", float(i)), 60)
+        gc.collect(0)  # one young collection, as the crowd's allocations trigger
+        promoted = len(gc.get_objects(1))
+    finally:
+        gc.enable()
+    assert len(cache) == 5_000
+    assert promoted < 500
