@@ -22,6 +22,13 @@ def test_what_was_seen_is_said_in_one_clause() -> None:
     )
     quiet = Background(aof_rewrites=0, fork_ms=0.5, autovacuum_seen=True, checkpoints=2)
     assert quiet.describe() == "meanwhile: 0 Valkey AOF rewrites, no autovacuum, 2 checkpoints"
+    slow = Background(aof_rewrites=0, slow_commands=2, slowest_ms=4.43)
+    assert slow.describe() == (
+        "meanwhile: 0 Valkey AOF rewrites, 2 Valkey commands over 1 ms (the slowest 4.4 ms)"
+    )
+    assert Background(slow_commands=0, slowest_ms=0.0).describe() == (
+        "meanwhile: 0 Valkey commands over 1 ms"
+    )
 
 
 def test_what_could_not_be_read_is_left_out() -> None:
@@ -65,3 +72,38 @@ async def test_a_quiet_run_counts_no_rewrite(tmp_path: Path) -> None:
         _, seen = await watched(stack, asyncio.sleep(0.3))
     assert seen.aof_rewrites == 0
     assert "0 Valkey AOF rewrites" in seen.describe()
+
+
+# Valkey busy for ``ARGV[1]`` microseconds by its own clock: one slow command.
+_BUSY = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) >= tonumber(ARGV[1])
+return 1
+"""
+
+
+async def settings(stack: Stack) -> list[object]:
+    return [
+        (await stack.redis.call("CONFIG", "GET", name))[1]
+        for name in ("slowlog-log-slower-than", "slowlog-max-len")
+    ]
+
+
+@pytest.mark.usefixtures("session_servers")
+async def test_valkeys_slow_commands_during_a_run_are_counted(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, pin_cores=False) as stack:
+        before = await settings(stack)
+
+        async def slow_command() -> None:
+            await stack.redis.call("EVAL", _BUSY, 0, 3000)
+
+        _, seen = await watched(stack, slow_command())
+        after = await settings(stack)
+    assert seen.slow_commands is not None
+    assert seen.slow_commands >= 1
+    assert seen.slowest_ms is not None
+    assert seen.slowest_ms >= 3.0
+    assert "Valkey command" in seen.describe()
+    assert after == before  # the server's own slow log settings are put back

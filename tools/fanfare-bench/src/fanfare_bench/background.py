@@ -9,8 +9,14 @@ that half second alone. So each half-rate run says what of this happened during 
 how long the hypervisor kept this machine's cores from running), and a tail can be read
 against its cause instead of guessed at.
 
-Seen by sampling: the rewrites and checkpoints are counted by the servers themselves,
-autovacuum workers are looked for every quarter second (a shorter one can be missed).
+Valkey can also stall with nothing of its own to blame: the machine takes its core while
+it runs a command. A status poll's read (a few lookups) takes Valkey some microseconds,
+yet its slow log showed five such reads taking 1.6-4.4 ms in one half-rate run.
+So each run also counts the commands Valkey took longer than a millisecond over.
+
+Seen by sampling: the rewrites, checkpoints and slow commands are counted by the servers
+themselves, autovacuum workers are looked for every quarter second (a shorter one can be
+missed).
 What a server does not tell (an external one that refuses ``INFO`` or the statistics
 views) is left out.
 """
@@ -31,6 +37,11 @@ T = TypeVar("T")
 
 #: How often autovacuum workers are looked for.
 INTERVAL = 0.25
+#: Valkey's commands slower than this (microseconds) are counted: its slow log's threshold
+#: during a run, put back afterwards.
+SLOW_US = 1000
+#: The most slow commands Valkey keeps during a run (its slow log's length).
+SLOW_KEPT = 10_000
 
 _AUTOVACUUM = (
     "SELECT query FROM pg_stat_activity"
@@ -53,17 +64,25 @@ class Background:
     autovacuum_seen: bool = False  # whether the workers could be looked for at all
     checkpoints: int | None = None
     steal_ms: float | None = None
+    slow_commands: int | None = None  # Valkey's, over SLOW_US
+    slowest_ms: float | None = None
 
     def describe(self) -> str:
-        """``meanwhile: 1 Valkey AOF rewrite (its fork 3.7 ms), autovacuum (ANALYZE
-        public.outbox), 0 checkpoints, 12 ms stolen by the hypervisor``; empty when
-        nothing could be read."""
+        """``meanwhile: 1 Valkey AOF rewrite (its fork 3.7 ms), 2 Valkey commands over
+        1 ms (the slowest 4.4 ms), autovacuum (ANALYZE public.outbox), 0 checkpoints, 12 ms
+        stolen by the hypervisor``; empty when nothing could be read."""
         parts: list[str] = []
         if self.aof_rewrites is not None:
             rewrites = f"{self.aof_rewrites} Valkey AOF rewrite{_s(self.aof_rewrites)}"
             if self.aof_rewrites and self.fork_ms is not None:
                 rewrites += f" (its fork {self.fork_ms:.1f} ms)"
             parts.append(rewrites)
+        if self.slow_commands is not None:
+            slow = f"{self.slow_commands} Valkey command{_s(self.slow_commands)}"
+            slow += f" over {SLOW_US / 1000:g} ms"
+            if self.slow_commands and self.slowest_ms is not None:
+                slow += f" (the slowest {self.slowest_ms:.1f} ms)"
+            parts.append(slow)
         if self.autovacuum_seen:
             seen = ", ".join(sorted(self.autovacuum))
             parts.append(f"autovacuum ({seen})" if seen else "no autovacuum")
@@ -82,6 +101,7 @@ async def watched(stack: Stack, run: Awaitable[T]) -> tuple[T, Background]:
     """What ``run`` gives, and what happened in the background while it ran."""
     seen = Background()
     rewrites, _ = await _valkey(stack)
+    slow_log = await _slow_log_started(stack)
     checkpoints = await _checkpoints(stack)
     steal = _steal_ms()
     done = asyncio.Event()
@@ -95,6 +115,8 @@ async def watched(stack: Stack, run: Awaitable[T]) -> tuple[T, Background]:
     if rewrites is not None and rewrites_after is not None:
         seen.aof_rewrites = rewrites_after - rewrites
         seen.fork_ms = fork_ms
+    if slow_log is not None:
+        seen.slow_commands, seen.slowest_ms = await _slow_commands(stack, slow_log)
     checkpoints_after = await _checkpoints(stack)
     if checkpoints is not None and checkpoints_after is not None:
         seen.checkpoints = checkpoints_after - checkpoints
@@ -114,6 +136,35 @@ async def _valkey(stack: Stack) -> tuple[int | None, float | None]:
         return rewrites, int(stats["latest_fork_usec"]) / 1000
     except Exception:  # an external server that does not tell
         return None, None
+
+
+async def _slow_log_started(stack: Stack) -> tuple[bytes, bytes] | None:
+    """Valkey's slow log emptied and set to keep every command over :data:`SLOW_US`; its
+    own threshold and length, to put back (None from a server that does not permit it)."""
+    try:
+        threshold = (await stack.redis.call("CONFIG", "GET", "slowlog-log-slower-than"))[1]
+        length = (await stack.redis.call("CONFIG", "GET", "slowlog-max-len"))[1]
+        await stack.redis.call(
+            "CONFIG", "SET", "slowlog-log-slower-than", SLOW_US, "slowlog-max-len", SLOW_KEPT
+        )
+        await stack.redis.call("SLOWLOG", "RESET")
+    except Exception:  # an external server that does not permit it
+        return None
+    return threshold, length
+
+
+async def _slow_commands(stack: Stack, previous: tuple[bytes, bytes]) -> tuple[int, float]:
+    """How many commands the slow log kept since :func:`_slow_log_started`, and the slowest
+    one's milliseconds; the server's own settings put back."""
+    try:
+        entries = await stack.redis.call("SLOWLOG", "GET", SLOW_KEPT)
+    finally:
+        threshold, length = previous
+        await stack.redis.call(
+            "CONFIG", "SET", "slowlog-log-slower-than", threshold, "slowlog-max-len", length
+        )
+    # An entry: id, when, microseconds taken, the command, ...
+    return len(entries), max((int(entry[2]) for entry in entries), default=0) / 1000
 
 
 def _info(reply: object) -> dict[str, str]:
