@@ -9,10 +9,10 @@ that half second alone. So each half-rate run says what of this happened during 
 how long the hypervisor kept this machine's cores from running), and a tail can be read
 against its cause instead of guessed at.
 
-Valkey can also stall with nothing of its own to blame: the machine takes its core while
-it runs a command. A status poll's read (a few lookups) takes Valkey some microseconds,
-yet its slow log showed five such reads taking 1.6-4.4 ms in one half-rate run.
-So each run also counts the commands Valkey took longer than a millisecond over.
+Valkey can also be held up in the middle of a command with no work of its own to blame:
+a status poll's read (a few lookups) takes it some microseconds, yet its slow log showed
+four such reads (of one to ten shoppers each) taking 1.6-4.4 ms in one half-rate run. So
+each run also counts the commands Valkey took longer than a millisecond over.
 
 Seen by sampling: the rewrites, checkpoints and slow commands are counted by the servers
 themselves, autovacuum workers are looked for every quarter second (a shorter one can be
