@@ -116,7 +116,8 @@ async def watched(stack: Stack, run: Awaitable[T]) -> tuple[T, Background]:
         seen.aof_rewrites = rewrites_after - rewrites
         seen.fork_ms = fork_ms
     if slow_log is not None:
-        seen.slow_commands, seen.slowest_ms = await _slow_commands(stack, slow_log)
+        with contextlib.suppress(Exception):  # the server stopped telling: left out
+            seen.slow_commands, seen.slowest_ms = await _slow_commands(stack, slow_log)
     checkpoints_after = await _checkpoints(stack)
     if checkpoints is not None and checkpoints_after is not None:
         seen.checkpoints = checkpoints_after - checkpoints
