@@ -14,10 +14,12 @@ from typing import cast
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from fanfare_bench import loadgen
 from fanfare_bench.loadgen import (
     DIGITS,
     HIGHEST_US,
     LOWEST_US,
+    TICK,
     ConnectionPool,
     RunStats,
     combined,
@@ -126,6 +128,33 @@ async def test_the_generators_own_delays_are_measured_apart(server: StallingServ
     assert stalled_generator.ms(100) >= 150
     assert stalled_generator.lateness().startswith("the generator sent p99 ")
     assert RunStats(1, 1, 0, 1.0, HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)).lateness() == ""
+
+
+async def test_the_open_loop_waits_a_whole_tick_between_launches(
+    server: StallingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop's timers count whole milliseconds, so a shorter wait comes back at
+    once: at 5,000 requests a second, waiting for each next one spun the core the
+    generator shares with the data stores. Requests due within a tick go out together."""
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    async def noted(delay: float) -> None:
+        waits.append(delay)
+        await sleep(delay)
+
+    pool = ConnectionPool("127.0.0.1", server.port, 16)
+    request = request_bytes("GET", "/", "localhost")
+    monkeypatch.setattr(loadgen.asyncio, "sleep", noted)
+    stats = await open_loop(pool, lambda _: request, rate=5_000, count=500)
+    monkeypatch.undo()
+    pool.close()
+    assert (stats.ok, server.answered) == (500, 500)
+    assert waits
+    assert min(waits) >= TICK
+    # Each request is still timed from its own due instant, tick or no tick.
+    assert stats.send_lateness is not None
+    assert stats.send_lateness.get_total_count() == 500
 
 
 async def test_the_generator_collects_no_garbage_during_a_run(server: StallingServer) -> None:
