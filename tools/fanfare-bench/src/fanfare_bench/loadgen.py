@@ -3,9 +3,10 @@
 Open loop: request ``i`` is due at ``start + i / rate`` whether or not earlier answers have
 come back, and its latency is measured from that intended instant, not from when a
 connection happened to be free. Requests are launched on a millisecond tick (:data:`TICK`):
-the ones due within it go out together as it ends. A server that stalls therefore shows its stall in every
-request that should have been sent meanwhile (no "coordinated omission"). Latencies go into
-an HDR histogram (microsecond resolution, three significant digits).
+the ones due within it go out together as it ends. A server that stalls therefore shows
+its stall in every request that should have been sent meanwhile (no "coordinated
+omission"). Latencies go into an HDR histogram (microsecond resolution, three significant
+digits).
 
 The client speaks just enough HTTP/1.1 for the job: keep-alive connections, one request in
 flight per connection, ``Content-Length`` bodies. That keeps the generator's own cost per
