@@ -25,7 +25,11 @@ def children() -> set[int]:
     """The processes this one started that are still running."""
     found: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        found.update(int(pid) for pid in (task / "children").read_text().split())
+        try:
+            listed = (task / "children").read_text()
+        except FileNotFoundError:  # the thread ended since the listing; the kernel hands
+            continue  # its children to another thread of the process
+        found.update(int(pid) for pid in listed.split())
     return found
 
 
